@@ -1,0 +1,191 @@
+"""Canonical Signal/Segment-spec events: a discriminated union on `type`.
+
+Every field is accepted in camelCase and snake_case. Parsing never raises out
+of `parse_event`: bad input comes back as an `InvalidEvent` naming the problem.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+
+JsonObject = dict[str, Any]
+
+
+def _alias(snake: str, camel: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(snake, camel))
+
+
+def _as_identifier(value: Any) -> str | None:
+    """Trimmed string form of an id; numbers become strings, empty is absent."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        return value.strip() or None
+    raise ValueError("must be a string or a number")
+
+
+class Context(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    traits: JsonObject = Field(default_factory=dict)
+    page: JsonObject = Field(default_factory=dict)
+    device: JsonObject = Field(default_factory=dict)
+    app: JsonObject = Field(default_factory=dict)
+    os: JsonObject = Field(default_factory=dict)
+    consent: JsonObject = Field(default_factory=dict)
+    locale: Any = None
+
+    @field_validator("traits", "page", "device", "app", "os", "consent", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class _EventBase(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    message_id: str | None = _alias("message_id", "messageId")
+    user_id: str | None = _alias("user_id", "userId")
+    anonymous_id: str | None = _alias("anonymous_id", "anonymousId")
+    timestamp: Any = None
+    original_timestamp: Any = _alias("original_timestamp", "originalTimestamp")
+    context: Context = Field(default_factory=Context)
+    properties: JsonObject = Field(default_factory=dict)
+    traits: JsonObject = Field(default_factory=dict)
+
+    @field_validator("message_id", "user_id", "anonymous_id", mode="before")
+    @classmethod
+    def _identifier(cls, value: Any) -> str | None:
+        return _as_identifier(value)
+
+    @field_validator("context", "properties", "traits", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class IdentifyEvent(_EventBase):
+    type: Literal["identify"]
+
+
+class TrackEvent(_EventBase):
+    type: Literal["track"]
+    event: str | None = None
+
+
+class PageEvent(_EventBase):
+    type: Literal["page"]
+    name: str | None = None
+
+
+class ScreenEvent(_EventBase):
+    type: Literal["screen"]
+    name: str | None = None
+
+
+class GroupEvent(_EventBase):
+    type: Literal["group"]
+    group_id: str | None = _alias("group_id", "groupId")
+
+    @field_validator("group_id", mode="before")
+    @classmethod
+    def _group_identifier(cls, value: Any) -> str | None:
+        return _as_identifier(value)
+
+
+class AliasEvent(_EventBase):
+    type: Literal["alias"]
+    previous_id: str | None = _alias("previous_id", "previousId")
+
+    @field_validator("previous_id", mode="before")
+    @classmethod
+    def _previous_identifier(cls, value: Any) -> str | None:
+        return _as_identifier(value)
+
+
+Event = Annotated[
+    IdentifyEvent | TrackEvent | PageEvent | ScreenEvent | GroupEvent | AliasEvent,
+    Field(discriminator="type"),
+]
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidEvent:
+    """Input that is not a canonical event, with the reason in words."""
+
+    code: str
+    message: str
+    field: str | None = None
+    message_id: str | None = None
+
+
+def _message_id_of(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        for key in ("messageId", "message_id"):
+            try:
+                value = _as_identifier(raw.get(key))
+            except ValueError:
+                return None
+            if value:
+                return value
+    return None
+
+
+def _describe(error: ValidationError) -> tuple[str, str]:
+    first = error.errors(include_url=False)[0]
+    # The first location part is the union tag (the event type); drop it.
+    path = ".".join(str(part) for part in first["loc"][1:])
+    return path, f"{path or 'event'}: {first['msg']}"
+
+
+def parse_event(raw: Any) -> Event | InvalidEvent:
+    """A decoded JSON value (or JSON text) in, an event or the reason it is not one out."""
+    if isinstance(raw, (str, bytes, bytearray)):
+        try:
+            raw = json.loads(raw)
+        except ValueError as error:
+            return InvalidEvent("malformed_json", f"not valid JSON: {error}")
+    if not isinstance(raw, dict):
+        return InvalidEvent(
+            "invalid_event", f"an event must be a JSON object, got {_json_type(raw)}"
+        )
+    message_id = _message_id_of(raw)
+    kind = raw.get("type")
+    if kind not in EVENT_TYPES:
+        allowed = ", ".join(EVENT_TYPES)
+        problem = "missing" if kind is None else f"{kind!r} is not supported"
+        return InvalidEvent(
+            "unsupported_type",
+            f"event type {problem}; expected one of {allowed}",
+            "type",
+            message_id,
+        )
+    try:
+        return _EVENT_ADAPTER.validate_python(raw)
+    except ValidationError as error:
+        field, message = _describe(error)
+        return InvalidEvent("invalid_event", message, field or None, message_id)
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")

@@ -1,0 +1,354 @@
+"""Pure: a canonical event -> the Customer.io operations it becomes (SPEC section 3).
+
+No I/O here. Problems come back as `Refused` (filtered or rejected), never as
+exceptions; adjustments (truncated names, dropped attributes, bad timestamps)
+come back as warnings on `Mapped`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .config import CustomerIoConfig
+from .dedup import dedup_id
+from .events import (
+    AliasEvent,
+    Event,
+    GroupEvent,
+    IdentifyEvent,
+    InvalidEvent,
+    PageEvent,
+    ScreenEvent,
+    TrackEvent,
+    parse_event,
+)
+from .identity import Person, resolve_person, too_long
+from .operations import Device, Mapped, Operation, Refused
+from .timestamps import convert_iso_dates, to_epoch_ms, to_unix_seconds
+
+MAX_NAME_BYTES = 100
+MAX_DATA_BYTES = 100_000
+MAX_ATTRIBUTE_NAME_BYTES = 150
+MAX_ATTRIBUTE_VALUE_BYTES = 1000
+
+DEVICE_EVENTS_WITH_TRACK = {"Application Installed", "Application Opened"}
+DEVICE_DELETE_EVENTS = {"Application Uninstalled": True, "Device Deleted": False}
+PERSON_LIFECYCLE = {
+    "User Deleted": "delete",
+    "User Suppressed": "suppress",
+    "User Unsuppressed": "unsuppress",
+}
+_IDENTITY_TRAITS = {"userId", "user_id", "anonymousId", "anonymous_id"}
+_PAGE_FIELDS = ("url", "path", "referrer", "search", "title")
+
+
+class _Refusal(Exception):
+    """Raised inside the mapper, turned into `Refused` at its edge."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+class _Context:
+    """What one mapping call knows: the event, its time, its dedup id and its warnings."""
+
+    def __init__(self, event: Event, config: CustomerIoConfig) -> None:
+        self.event = event
+        self.config = config
+        self.warnings: list[str] = []
+        raw_time = event.timestamp if event.timestamp is not None else event.original_timestamp
+        time_ms = to_epoch_ms(raw_time)
+        if time_ms is None:
+            self.warnings.append("timestamp_invalid")
+        self.seconds = None if time_ms is None else time_ms // 1000
+        self.event_id = dedup_id(event.message_id, time_ms)
+        self.person = resolve_person(
+            event.user_id, event.traits, event.context.traits, event.properties
+        )
+        for value, field in (
+            (self.person and self.person.value, "user_id"),
+            (event.anonymous_id, "anonymous_id"),
+        ):
+            if value and too_long(value):
+                raise _Refusal("identifier_too_long", f"{field} is over 150 bytes", field)
+
+    def require_person(self) -> Person:
+        if self.person is None:
+            kind = self.event.type
+            raise _Refusal(
+                "missing_identifier",
+                f"{kind} needs a person: set userId, or an email in traits or properties",
+                "user_id",
+            )
+        return self.person
+
+    def data(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Event data: timestamps converted, and no more than 100,000 bytes."""
+        if self.config.convert_timestamps:
+            values = convert_iso_dates(values)
+        size = len(json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > MAX_DATA_BYTES:
+            raise _Refusal(
+                "payload_too_large",
+                f"event data is {size} bytes; Customer.io accepts at most {MAX_DATA_BYTES}",
+                "properties",
+            )
+        return values
+
+    def attributes(self, values: dict[str, Any], where: str) -> dict[str, Any]:
+        """Person/object attributes: timestamps converted, oversized ones dropped."""
+        if self.config.convert_timestamps:
+            values = convert_iso_dates(values)
+        kept: dict[str, Any] = {}
+        for name, value in values.items():
+            if len(name.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
+                self.warnings.append(f"attribute_dropped:{where}.{name[:40]}:name_over_150_bytes")
+            elif _value_bytes(value) > MAX_ATTRIBUTE_VALUE_BYTES:
+                self.warnings.append(f"attribute_dropped:{where}.{name}:value_over_1000_bytes")
+            else:
+                kept[name] = value
+        return kept
+
+    def name(self, name: str) -> str:
+        encoded = name.encode()
+        if len(encoded) <= MAX_NAME_BYTES:
+            return name
+        self.warnings.append("name_truncated")
+        return encoded[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+
+
+def _value_bytes(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, (dict, list)):
+        return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    return 0
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def consent_denied(context_consent: dict[str, Any], category: str) -> bool:
+    """True when `context.consent` withholds `category` (SPEC section 3, Consent)."""
+    if context_consent.get(category) is False:
+        return True
+    for key in ("categories", "canonical"):
+        granted = context_consent.get(key)
+        if isinstance(granted, list) and category not in granted:
+            return True
+    preferences = context_consent.get("categoryPreferences")
+    if isinstance(preferences, dict):
+        lowered = {str(k).lower(): v for k, v in preferences.items()}
+        if lowered.get(category.lower()) is False:
+            return True
+    return False
+
+
+def _identify(ctx: _Context, traits: dict[str, Any]) -> Operation:
+    person = ctx.require_person()
+    attributes = {k: v for k, v in traits.items() if k not in _IDENTITY_TRAITS}
+    if person.key == "id":
+        attributes.pop("id", None)  # the path names the person; an `id` trait would fight it
+    created = attributes.pop("createdAt", None)
+    created = attributes.pop("created_at", created)
+    attributes = ctx.attributes(attributes, "traits")
+    if created is not None:
+        created_at = to_unix_seconds(created)
+        if created_at is None:
+            ctx.warnings.append("created_at_invalid")
+        else:
+            attributes["created_at"] = created_at
+    if ctx.event.anonymous_id:
+        attributes["anonymous_id"] = ctx.event.anonymous_id
+    return Operation("identify", person=person, attributes=attributes, timestamp=ctx.seconds)
+
+
+def _map_identify(ctx: _Context, event: IdentifyEvent) -> list[Operation]:
+    return [_identify(ctx, {**event.context.traits, **event.traits})]
+
+
+def _activity(ctx: _Context, action: str, name: str, data: dict[str, Any]) -> Operation:
+    if ctx.person is None and not ctx.event.anonymous_id:
+        raise _Refusal(
+            "missing_identifier",
+            f"{ctx.event.type} needs userId, an email, or anonymousId",
+            "user_id",
+        )
+    return Operation(
+        action,  # type: ignore[arg-type]
+        person=ctx.person,
+        anonymous_id=ctx.event.anonymous_id,
+        name=name,
+        attributes=ctx.data(data),
+        timestamp=ctx.seconds,
+        event_id=ctx.event_id,
+    )
+
+
+def _device(ctx: _Context) -> Device | None:
+    context = ctx.event.context
+    token = _text(context.device.get("token"))
+    if token is None:
+        return None
+    platform = (_text(context.device.get("type")) or _text(context.os.get("name")) or "").lower()
+    os_name = " ".join(
+        filter(None, (_text(context.os.get("name")), _text(context.os.get("version"))))
+    )
+    attributes = {
+        "device_model": _text(context.device.get("model")),
+        "device_os": os_name or None,
+        "app_version": _text(context.app.get("version")),
+        "device_locale": _text(context.locale),
+    }
+    return Device(
+        token=token,
+        platform=platform if platform in ("ios", "android") else None,
+        last_used=ctx.seconds,
+        attributes={k: v for k, v in attributes.items() if v},
+    )
+
+
+def _device_operation(ctx: _Context, required: bool, action: str) -> list[Operation]:
+    device = _device(ctx)
+    if device is None:
+        if required:
+            raise _Refusal(
+                "missing_device_token", "context.device.token is missing", "context.device.token"
+            )
+        return []
+    if ctx.person is None:
+        if required:
+            ctx.require_person()
+        ctx.warnings.append("device_skipped:anonymous")
+        return []
+    if action == "add_device" and device.platform is None:
+        if required:
+            raise _Refusal(
+                "invalid_device_platform",
+                "context.device.type must be ios or android",
+                "context.device.type",
+            )
+        ctx.warnings.append("device_skipped:unknown_platform")
+        return []
+    return [Operation(action, person=ctx.person, device=device)]  # type: ignore[arg-type]
+
+
+def _map_track(ctx: _Context, event: TrackEvent) -> list[Operation]:
+    name = _text(event.event)
+    if name is None:
+        raise _Refusal("missing_event_name", "track event has no event name", "event")
+    if name in PERSON_LIFECYCLE:
+        return [Operation(PERSON_LIFECYCLE[name], person=ctx.require_person())]  # type: ignore[arg-type]
+    if name == "Device Created or Updated":
+        return _device_operation(ctx, required=True, action="add_device")
+    if name in DEVICE_DELETE_EVENTS:
+        operations = _device_operation(ctx, not DEVICE_DELETE_EVENTS[name], "delete_device")
+        if not DEVICE_DELETE_EVENTS[name]:
+            return operations
+    elif name in DEVICE_EVENTS_WITH_TRACK:
+        operations = _device_operation(ctx, required=False, action="add_device")
+    else:
+        operations = []
+    if ctx.config.identify_on_track and event.context.traits and ctx.person is not None:
+        operations.insert(0, _identify(ctx, dict(event.context.traits)))
+    operations.append(_activity(ctx, "event", ctx.name(name), dict(event.properties)))
+    return operations
+
+
+def _map_page(ctx: _Context, event: PageEvent) -> list[Operation]:
+    page = event.context.page
+    url = _text(event.properties.get("url")) or _text(page.get("url"))
+    title = _text(event.name) or _text(event.properties.get("name"))
+    first, second = (title, url) if ctx.config.page_name == "name" else (url, title)
+    full_name = first or second
+    if full_name is None:
+        raise _Refusal("missing_page_name", "page has no URL and no name", "properties.url")
+    data = {key: page[key] for key in _PAGE_FIELDS if key in page}
+    data.update(event.properties)
+    name = ctx.name(full_name)
+    if name != full_name and full_name == url:
+        data.setdefault("url", url)
+    return [_activity(ctx, "page", name, data)]
+
+
+def _map_screen(ctx: _Context, event: ScreenEvent) -> list[Operation]:
+    name = _text(event.name) or _text(event.properties.get("name"))
+    if name is None:
+        raise _Refusal("missing_event_name", "screen has no name", "name")
+    return [_activity(ctx, "screen", ctx.name(name), dict(event.properties))]
+
+
+def _map_group(ctx: _Context, event: GroupEvent) -> list[Operation]:
+    person = ctx.require_person()
+    if not event.group_id:
+        raise _Refusal("missing_group_id", "group event has no groupId", "group_id")
+    if too_long(event.group_id):
+        raise _Refusal("identifier_too_long", "group_id is over 150 bytes", "group_id")
+    traits = dict(event.traits)
+    type_id = traits.pop("object_type_id", None) or traits.pop("objectTypeId", None)
+    return [
+        Operation(
+            "object_identify",
+            person=person,
+            attributes=ctx.attributes(traits, "traits"),
+            object_type_id=str(type_id or ctx.config.default_object_type_id),
+            object_id=event.group_id,
+            timestamp=ctx.seconds,
+        )
+    ]
+
+
+def _map_alias(ctx: _Context, event: AliasEvent) -> list[Operation]:
+    if not event.user_id:
+        raise _Refusal("missing_identifier", "alias needs userId (the person kept)", "user_id")
+    if not event.previous_id:
+        raise _Refusal(
+            "missing_identifier", "alias needs previousId (the person merged)", "previous_id"
+        )
+    if too_long(event.previous_id):
+        raise _Refusal("identifier_too_long", "previous_id is over 150 bytes", "previous_id")
+    return [Operation("merge", person=Person(event.user_id), secondary=Person(event.previous_id))]
+
+
+_MAPPERS: dict[str, Callable[[_Context, Any], list[Operation]]] = {
+    "identify": _map_identify,
+    "track": _map_track,
+    "page": _map_page,
+    "screen": _map_screen,
+    "group": _map_group,
+    "alias": _map_alias,
+}
+
+
+def map_event(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
+    """Any decoded JSON (or JSON text, or a parsed event) -> operations, or why not."""
+    event = raw if isinstance(raw, _EVENT_CLASSES) else parse_event(raw)
+    if isinstance(event, InvalidEvent):
+        return Refused("rejected", event.code, event.message, event.field, event.message_id)
+    if config.respect_consent and consent_denied(event.context.consent, config.consent_category):
+        return Refused(
+            "filtered",
+            "consent_denied",
+            f"the person has not consented to {config.consent_category!r}",
+            "context.consent",
+            event.message_id,
+        )
+    ctx: _Context | None = None
+    try:
+        ctx = _Context(event, config)
+        operations = _MAPPERS[event.type](ctx, event)
+    except _Refusal as refusal:
+        warnings = tuple(ctx.warnings) if ctx else ()
+        return Refused(
+            "rejected", refusal.code, refusal.message, refusal.field, event.message_id, warnings
+        )
+    return Mapped(event.message_id, tuple(operations), tuple(ctx.warnings))
+
+
+_EVENT_CLASSES = (IdentifyEvent, TrackEvent, PageEvent, ScreenEvent, GroupEvent, AliasEvent)
