@@ -8,6 +8,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.config import JsonDict
 
 
 class Region(StrEnum):
@@ -27,7 +28,7 @@ TRACK_URLS = {Region.US: "https://track.customer.io", Region.EU: "https://track-
 APP_URLS = {Region.US: "https://api.customer.io", Region.EU: "https://api-eu.customer.io"}
 
 # JSON Schema marker for secret fields; the catalog test and hosts read it.
-SECRET = {"format": "password", "writeOnly": True, "x-secret": True}
+SECRET: JsonDict = {"format": "password", "writeOnly": True, "x-secret": True}
 
 
 def _is_loopback(host: str) -> bool:

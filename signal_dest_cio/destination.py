@@ -1,0 +1,164 @@
+"""The Customer.io destination a host drives: catalog, config, check, preview, deliver."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel
+
+from .check import CheckReport, check_connection
+from .client import TrackClient
+from .config import CustomerIoConfig, config_schema
+from .logging import get_logger, register_secret
+from .mapping import map_event
+from .operations import Mapped
+from .outcomes import Outcome
+from .render import render_preview
+
+KEY = "customer_io"
+
+
+@cache
+def catalog_entry() -> dict[str, Any]:
+    """The Signal catalog vendor object (catalog/customer_io.json)."""
+    text = resources.files("signal_dest_cio").joinpath("catalog/customer_io.json").read_text()
+    entry: dict[str, Any] = json.loads(text)
+    return entry
+
+
+class PreviewRequest(BaseModel):
+    method: str
+    url: str
+    json_body: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"method": self.method, "url": self.url, "json": self.json_body}
+
+
+class Preview(BaseModel):
+    """What one event becomes, without sending anything; no credentials in it."""
+
+    message_id: str | None
+    outcome: Literal["ready", "filtered", "rejected"]
+    code: str | None = None
+    message: str | None = None
+    warnings: list[str] = []
+    requests: list[PreviewRequest] = []
+
+    def as_json(self) -> dict[str, Any]:
+        data = self.model_dump(exclude={"requests"})
+        data["requests"] = [request.as_json() for request in self.requests]
+        return data
+
+
+class CustomerIoDestination:
+    """One configured Customer.io workspace; holds one long-lived HTTP client."""
+
+    key = KEY
+    config_model = CustomerIoConfig
+
+    def __init__(
+        self,
+        config: CustomerIoConfig | Mapping[str, Any],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        app_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not isinstance(config, CustomerIoConfig):
+            config = CustomerIoConfig.model_validate(config)
+        self.config = config
+        register_secret(config.tracking_api_key.get_secret_value())
+        register_secret(config.api_key.get_secret_value())
+        self._transport = transport
+        self._app_transport = app_transport
+        self._client: TrackClient | None = None
+        self._log = get_logger(site_id=config.site_id, region=config.region.value)
+
+    @staticmethod
+    def catalog_entry() -> dict[str, Any]:
+        return catalog_entry()
+
+    @staticmethod
+    def config_schema() -> dict[str, Any]:
+        return config_schema()
+
+    def preview(self, event: Any, api: Literal["v1", "v2"] | None = None) -> Preview:
+        mapped = map_event(event, self.config)
+        if not isinstance(mapped, Mapped):
+            return Preview(
+                message_id=mapped.message_id,
+                outcome=mapped.kind,
+                code=mapped.code,
+                message=mapped.message,
+                warnings=list(mapped.warnings),
+            )
+        base = self.config.track_base_url
+        requests = [render_preview(op, api or self.config.api) for op in mapped.operations]
+        return Preview(
+            message_id=mapped.message_id,
+            outcome="ready",
+            warnings=list(mapped.warnings),
+            requests=[
+                PreviewRequest(method=r.method, url=base + r.path, json_body=r.json)
+                for r in requests
+            ],
+        )
+
+    async def check(self) -> CheckReport:
+        return await check_connection(self.config, self._transport, self._app_transport)
+
+    async def deliver(self, events: Sequence[Any]) -> list[Outcome]:
+        """Map and send events; one outcome per input event, in input order."""
+        outcomes: list[Outcome | None] = []
+        ready: list[Mapped] = []
+        positions: list[int] = []
+        for event in events:
+            mapped = map_event(event, self.config)
+            if isinstance(mapped, Mapped):
+                positions.append(len(outcomes))
+                ready.append(mapped)
+                outcomes.append(None)
+            else:
+                outcomes.append(Outcome.from_refused(mapped))
+        if ready:
+            for position, outcome in zip(
+                positions, await self._track_client().send(ready), strict=True
+            ):
+                outcomes[position] = outcome
+        final = [outcome for outcome in outcomes if outcome is not None]
+        self._log_delivery(final)
+        return final
+
+    def _log_delivery(self, outcomes: list[Outcome]) -> None:
+        kinds: dict[str, int] = {}
+        for outcome in outcomes:
+            kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
+        self._log.info(
+            "delivery",
+            api=self.config.api,
+            events=len(outcomes),
+            outcomes=kinds,
+            message_ids=[outcome.message_id for outcome in outcomes],
+            codes=sorted({o.code for o in outcomes if o.kind != "delivered"}),
+        )
+
+    def _track_client(self) -> TrackClient:
+        if self._client is None:
+            self._client = TrackClient(self.config, self._transport)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> CustomerIoDestination:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
