@@ -99,16 +99,16 @@ def _track_checks(config: CustomerIoConfig, status: int, region: str | None) -> 
             )
         ]
     configured = config.region.value
-    region_check = CheckResult(
-        name="region",
-        ok=region == configured,
-        message=(
-            f"the workspace is in {configured.upper()}, as configured"
-            if region == configured
-            else f"the workspace is in the {str(region).upper()} region, but the destination "
+    if region is None:
+        message = "Customer.io accepted the credentials but did not say which region"
+    elif region == configured:
+        message = f"the workspace is in {configured.upper()}, as configured"
+    else:
+        message = (
+            f"the workspace is in the {region.upper()} region, but the destination "
             f"is configured for {configured.upper()}: set region to {region!r}"
-        ),
-    )
+        )
+    region_check = CheckResult(name="region", ok=region == configured, message=message)
     return [
         CheckResult(name="track_credentials", ok=True, message="Track API credentials accepted"),
         region_check,

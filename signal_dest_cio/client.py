@@ -126,7 +126,7 @@ class TrackClient:
         self, config: CustomerIoConfig, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.config = config
-        self._http = httpx.AsyncClient(
+        self.http = httpx.AsyncClient(
             base_url=config.track_base_url,
             auth=httpx.BasicAuth(config.site_id, config.tracking_api_key.get_secret_value()),
             timeout=httpx.Timeout(config.timeout_seconds),
@@ -138,44 +138,59 @@ class TrackClient:
             headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"},
             transport=transport,
         )
-        self._pacer = pacer_for(config)
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
-        self._halted: Outcome | None = None
-        self._region_lookup: asyncio.Future[str | None] | None = None
+        self.pacer = pacer_for(config)
+        self.slots = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self.http.aclose()
 
     async def send(self, events: Sequence[Mapped]) -> list[Outcome]:
         """Deliver mapped events; one outcome per event, in input order."""
-        self._halted = None
-        self._region_lookup = None
-        results: list[list[Outcome]] = [[] for _ in events]
-        if self.config.api == "v1":
-            await self._send_v1(events, results)
-        else:
-            await self._send_v2(events, results)
-        return [
-            self._finish(mapped, outcomes) for mapped, outcomes in zip(events, results, strict=True)
-        ]
+        return await _Delivery(self, events).run()
 
-    @staticmethod
-    def _finish(mapped: Mapped, outcomes: list[Outcome]) -> Outcome:
-        outcome = worst(outcomes) if outcomes else Outcome(kind="delivered", code="ok")
-        return outcome.model_copy(
-            update={"message_id": mapped.message_id, "warnings": mapped.warnings}
-        )
+    async def workspace_region(self) -> str | None:
+        """The region `GET /api/v1/accounts/region` names, or None when it cannot say."""
+        await self.pacer.wait()
+        try:
+            response = await self.http.get(REGION_PATH)
+            region = response.json().get("region") if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        return region if region in ("us", "eu") else None
+
+
+class _Delivery:
+    """One send() call: its results and its pause, apart from any other call in flight."""
+
+    def __init__(self, client: TrackClient, events: Sequence[Mapped]) -> None:
+        self.client = client
+        self.events = events
+        self.results: list[list[Outcome]] = [[] for _ in events]
+        # The first refusal (401/403/redirect), explained; set the moment it arrives,
+        # so nothing of this call that has not started yet is sent after it.
+        self.halted: asyncio.Future[Outcome] | None = None
+        self.region_lookup: asyncio.Future[str | None] | None = None
+
+    async def run(self) -> list[Outcome]:
+        if self.client.config.api == "v1":
+            await self._send_v1()
+        else:
+            await self._send_v2()
+        return [
+            _finish(mapped, outcomes)
+            for mapped, outcomes in zip(self.events, self.results, strict=True)
+        ]
 
     # -- v1: one request per operation, an event's operations in order -------------
 
-    async def _send_v1(self, events: Sequence[Mapped], results: list[list[Outcome]]) -> None:
+    async def _send_v1(self) -> None:
         chains: dict[str, list[int]] = {}
-        for index, mapped in enumerate(events):
+        for index, mapped in enumerate(self.events):
             chains.setdefault(_chain_key(index, mapped), []).append(index)
 
         async def run(chain: list[int]) -> None:
             for index in chain:
-                await self._send_operations(events[index].operations, results[index])
+                await self._send_operations(self.events[index].operations, self.results[index])
 
         await asyncio.gather(*(run(chain) for chain in chains.values()))
 
@@ -190,10 +205,10 @@ class TrackClient:
 
     # -- v2: items packed into /api/v2/batch requests ------------------------------
 
-    async def _send_v2(self, events: Sequence[Mapped], results: list[list[Outcome]]) -> None:
+    async def _send_v2(self) -> None:
         items_per_event: list[list[_Item]] = []
         oversized: dict[int, list[Operation]] = {}
-        for index, mapped in enumerate(events):
+        for index, mapped in enumerate(self.events):
             items = []
             for op in mapped.operations:
                 body = dump_json(render_v2(op))
@@ -203,11 +218,11 @@ class TrackClient:
                     items.append(_Item(index, body))
             items_per_event.append(items)
         await asyncio.gather(
-            *(self._send_batch(batch, results) for batch in pack_batches(items_per_event)),
-            *(self._send_operations(ops, results[i]) for i, ops in oversized.items()),
+            *(self._send_batch(batch) for batch in pack_batches(items_per_event)),
+            *(self._send_operations(ops, self.results[i]) for i, ops in oversized.items()),
         )
 
-    async def _send_batch(self, batch: _Batch, results: list[list[Outcome]]) -> None:
+    async def _send_batch(self, batch: _Batch) -> None:
         outcome, response = await self.request(Request("POST", BATCH_PATH), batch.body())
         events = batch.events()
         if outcome.status in (400, 413) and len(events) > 1:
@@ -215,16 +230,14 @@ class TrackClient:
             half = set(events[: len(events) // 2])
             first = _Batch.of([item for item in batch.items if item.event in half])
             second = _Batch.of([item for item in batch.items if item.event not in half])
-            await asyncio.gather(
-                self._send_batch(first, results), self._send_batch(second, results)
-            )
+            await asyncio.gather(self._send_batch(first), self._send_batch(second))
             return
         failed = _item_errors(response) if outcome.status == 207 else {}
         for position, item in enumerate(batch.items):
             if position in failed:
-                results[item.event].append(failed[position].model_copy(update={"status": 207}))
+                self.results[item.event].append(failed[position].model_copy(update={"status": 207}))
             else:
-                results[item.event].append(outcome)
+                self.results[item.event].append(outcome)
 
     # -- one HTTP request -----------------------------------------------------------
 
@@ -232,14 +245,17 @@ class TrackClient:
         self, request: Request, content: bytes | None = None
     ) -> tuple[Outcome, httpx.Response | None]:
         """Send one request, paced and bounded; classify what comes back."""
-        if self._halted is not None:
-            return self._halted, None
+        client = self.client
         if content is None and request.json is not None:
             content = dump_json(request.json)
-        async with self._slots:
-            await self._pacer.wait()
+        async with client.slots:
+            # Checked after each wait: a refusal may have paused the call meanwhile.
+            if self.halted is None:
+                await client.pacer.wait()
+            if self.halted is not None:
+                return await self.halted, None
             try:
-                response = await self._http.request(request.method, request.path, content=content)
+                response = await client.http.request(request.method, request.path, content=content)
             except httpx.TimeoutException:
                 return transport_failure("timeout", "no answer from Customer.io in time"), None
             except httpx.TransportError as error:
@@ -249,16 +265,17 @@ class TrackClient:
             response.status_code, response.content, response.headers.get("Retry-After")
         )
         if outcome.kind == "config_error":
-            outcome = await self._explain_refusal(outcome)
-            self._halted = self._halted or outcome
+            explained = asyncio.ensure_future(self._explain_refusal(outcome))
+            self.halted = self.halted or explained
+            outcome = await explained
         return outcome, response
 
     async def _explain_refusal(self, outcome: Outcome) -> Outcome:
         """After a 401/403 or redirect, ask once which region the workspace really is in."""
-        if self._region_lookup is None:
-            self._region_lookup = asyncio.ensure_future(self.workspace_region())
-        region = await self._region_lookup
-        configured = self.config.region.value
+        if self.region_lookup is None:
+            self.region_lookup = asyncio.ensure_future(self.client.workspace_region())
+        region = await self.region_lookup
+        configured = self.client.config.region.value
         if region is None or region == configured:
             return outcome
         return outcome.model_copy(
@@ -271,15 +288,10 @@ class TrackClient:
             }
         )
 
-    async def workspace_region(self) -> str | None:
-        """The region `GET /api/v1/accounts/region` names, or None when it cannot say."""
-        await self._pacer.wait()
-        try:
-            response = await self._http.get(REGION_PATH)
-            region = response.json().get("region") if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return None
-        return region if region in ("us", "eu") else None
+
+def _finish(mapped: Mapped, outcomes: list[Outcome]) -> Outcome:
+    outcome = worst(outcomes) if outcomes else Outcome(kind="delivered", code="ok")
+    return outcome.model_copy(update={"message_id": mapped.message_id, "warnings": mapped.warnings})
 
 
 def _item_errors(response: httpx.Response | None) -> dict[int, Outcome]:

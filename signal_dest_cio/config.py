@@ -56,7 +56,9 @@ def _check_base_url(value: str | None) -> str | None:
 class CustomerIoConfig(BaseModel):
     """What a user configures for one Customer.io workspace."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, hide_input_in_errors=True
+    )
 
     site_id: str = Field(min_length=1, title="Site ID", description="Customer.io Site ID")
     tracking_api_key: SecretStr = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -9,18 +10,19 @@ from importlib import resources
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from .check import CheckReport, check_connection
 from .client import TrackClient
 from .config import CustomerIoConfig, config_schema
-from .logging import get_logger, register_secret
+from .logging import REDACTED, get_logger, redact_with, register_secret, scrub
 from .mapping import map_event
 from .operations import Mapped
 from .outcomes import Outcome
 from .render import render_preview
 
 KEY = "customer_io"
+SECRET_FIELDS = ("tracking_api_key", "api_key")
 
 
 @cache
@@ -29,6 +31,42 @@ def catalog_entry() -> dict[str, Any]:
     text = resources.files("signal_dest_cio").joinpath("catalog/customer_io.json").read_text()
     entry: dict[str, Any] = json.loads(text)
     return entry
+
+
+def validate_config(raw: Mapping[str, Any]) -> CustomerIoConfig:
+    """`CustomerIoConfig.model_validate`, with errors that never quote a secret.
+
+    pydantic puts each refused input in the error, and for a missing field that
+    input is the whole config, keys included; hosts show these errors to users.
+    """
+    try:
+        return CustomerIoConfig.model_validate(raw)
+    except ValidationError as error:
+        given = raw if isinstance(raw, Mapping) else {}
+        values = [value for field in SECRET_FIELDS if isinstance(value := given.get(field), str)]
+        # As given, and as the model's own normalising (strip, region's lower()) leaves it.
+        secrets = frozenset(
+            form
+            for value in values
+            for form in (value, value.strip(), value.lower())
+            if form.strip()
+        )
+        details: list[Any] = [
+            {
+                "type": detail["type"],
+                "loc": detail["loc"],
+                "input": _safe_input(detail["loc"], detail["input"], secrets),
+                **({"ctx": detail["ctx"]} if "ctx" in detail else {}),
+            }
+            for detail in error.errors()
+        ]
+        raise ValidationError.from_exception_data(error.title, details, hide_input=True) from None
+
+
+def _safe_input(loc: tuple[int | str, ...], value: Any, secrets: frozenset[str]) -> Any:
+    if loc and loc[0] in SECRET_FIELDS:
+        return REDACTED  # whatever was given for a key, even a number, is not repeated
+    return redact_with(value, secrets)
 
 
 class PreviewRequest(BaseModel):
@@ -70,14 +108,21 @@ class CustomerIoDestination:
         app_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not isinstance(config, CustomerIoConfig):
-            config = CustomerIoConfig.model_validate(config)
+            config = validate_config(config)
         self.config = config
-        register_secret(config.tracking_api_key.get_secret_value())
-        register_secret(config.api_key.get_secret_value())
+        for secret in self._secret_values():
+            register_secret(secret)
         self._transport = transport
         self._app_transport = app_transport
         self._client: TrackClient | None = None
         self._log = get_logger(site_id=config.site_id, region=config.region.value)
+
+    def __repr__(self) -> str:
+        config = self.config
+        return (
+            f"{type(self).__name__}(site_id={config.site_id!r}, "
+            f"region={config.region.value!r}, api={config.api!r})"
+        )
 
     @staticmethod
     def catalog_entry() -> dict[str, Any]:
@@ -130,9 +175,27 @@ class CustomerIoDestination:
                 positions, await self._track_client().send(ready), strict=True
             ):
                 outcomes[position] = outcome
-        final = [outcome for outcome in outcomes if outcome is not None]
+        final = [self._without_secrets(outcome) for outcome in outcomes if outcome is not None]
         self._log_delivery(final)
         return final
+
+    def _secret_values(self) -> frozenset[str]:
+        """The keys, and the Basic credentials as they travel (base64 hides nothing).
+
+        Computed when needed rather than kept, so no attribute holds them in clear.
+        """
+        track_key = self.config.tracking_api_key.get_secret_value()
+        basic = base64.b64encode(f"{self.config.site_id}:{track_key}".encode()).decode()
+        return frozenset((track_key, self.config.api_key.get_secret_value(), basic))
+
+    def _without_secrets(self, outcome: Outcome) -> Outcome:
+        """Messages quote Customer.io's error bodies; a relay could echo a key back."""
+        message = scrub(outcome.message, self._secret_values())
+        return (
+            outcome
+            if message == outcome.message
+            else outcome.model_copy(update={"message": message})
+        )
 
     def _log_delivery(self, outcomes: list[Outcome]) -> None:
         kinds: dict[str, int] = {}

@@ -2,6 +2,8 @@
 
 The plugin never configures structlog; a host adds `redact_secrets` to its own
 processor chain (the CLI does), and `register_secret` teaches it the values.
+Put `redact_secrets` after `format_exc_info` and just before the renderer, so
+it sees tracebacks and everything earlier processors added.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import structlog
 
 _SECRET_KEYS = re.compile(r"(api_key|apikey|secret|token|password|authorization)", re.I)
 _BASIC = re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9+/=._-]+")
+_SCALARS = (int, float, bool, type(None))
 _known_secrets: set[str] = set()
 REDACTED = "[redacted]"
 
@@ -24,31 +27,61 @@ def register_secret(value: str) -> None:
         _known_secrets.add(value)
 
 
+def scrub(text: str, secrets: set[str] | frozenset[str] | None = None) -> str:
+    """`text` with every known (or given) secret value replaced by `[redacted]`."""
+    # Longest first, so a secret that contains another is replaced whole.
+    for secret in sorted(_known_secrets if secrets is None else secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def redact(value: Any) -> Any:
+    """`value` with secret-named keys, known secrets and Basic/Bearer credentials masked."""
+    return redact_with(value, None)
+
+
+def redact_with(value: Any, secrets: set[str] | frozenset[str] | None) -> Any:
+    """`redact`, scrubbing the given secret values (None: every registered one)."""
     if isinstance(value, str):
-        for secret in _known_secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return _BASIC.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+        return _BASIC.sub(lambda m: f"{m.group(1)} {REDACTED}", scrub(value, secrets))
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, dict):
         return {
-            key: REDACTED if _SECRET_KEYS.search(str(key)) else redact(item)
+            key: REDACTED if _SECRET_KEYS.search(str(key)) else redact_with(item, secrets)
             for key, item in value.items()
         }
-    if isinstance(value, (list, tuple)):
-        return type(value)(redact(item) for item in value)
-    return value
+    if isinstance(value, tuple):
+        # A plain tuple, even for a namedtuple (its constructor takes fields, not one iterable).
+        return tuple(redact_with(item, secrets) for item in value)
+    if isinstance(value, (list, set, frozenset)):
+        return [redact_with(item, secrets) for item in value]
+    # Anything else reaches the renderer through str()/repr(); redact that text
+    # if it carries a secret, and otherwise leave the object for later processors.
+    try:
+        text = str(value)
+    except Exception:
+        return value
+    cleaned = redact_with(text, secrets)
+    return value if cleaned == text else cleaned
 
 
 def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: masks secret-named keys, known secret values and auth headers."""
-    return {
-        key: redact(value) if not _SECRET_KEYS.search(key) else REDACTED
-        for key, value in event_dict.items()
-    }
+    """structlog processor: masks secret-named keys, known secret values and auth headers.
+
+    Edits the event dict in place, so a host's own context class survives. `exc_info`
+    is left to `format_exc_info`, which must run first for tracebacks to be scrubbed.
+    """
+    for key, value in event_dict.items():
+        if key != "exc_info":
+            event_dict[key] = REDACTED if _SECRET_KEYS.search(key) else redact(value)
+    return event_dict
 
 
 def get_logger(**context: Any) -> Any:
-    return structlog.get_logger("signal_dest_cio").bind(destination="customer_io", **context)
+    """A lazy logger: it is assembled from the host's structlog config when it logs,
+    not when the destination is built, so configuring structlog later still counts."""
+    return structlog.get_logger("signal_dest_cio", destination="customer_io", **context)

@@ -1,0 +1,254 @@
+"""Properties of the pure pipeline: any JSON in, an outcome out, and valid requests."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openapi import validate_request, validate_v2_item
+from support import make_config
+
+from signal_dest_cio.identity import identifiers_for
+from signal_dest_cio.mapping import map_event
+from signal_dest_cio.operations import Mapped, Refused
+from signal_dest_cio.render import render_v1, render_v2
+
+CONFIGS = [
+    make_config(),
+    make_config(api="v1", page_name="name", identify_on_track=True, convert_timestamps=False),
+    make_config(respect_consent=False, default_object_type_id="7"),
+]
+MANY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+json_objects = st.dictionaries(st.text(max_size=12), json_values, max_size=6)
+
+# Identifiers full of what paths must escape: '/', '@', '%', spaces, unicode.
+tricky_text = st.text(
+    st.sampled_from("ab/@%. +?#&é中😀_-~:cio") | st.characters(codec="utf-8"),
+    min_size=1,
+    max_size=20,
+)
+identifiers = (
+    tricky_text
+    | st.text(min_size=40, max_size=160)
+    | st.builds(lambda local, domain: f"{local}@{domain}.io", tricky_text, tricky_text)
+    | st.builds(lambda rest: f"cio_{rest}", tricky_text)
+    | st.integers(min_value=0, max_value=10**12)
+)
+times = st.one_of(
+    st.integers(min_value=0, max_value=4_000_000_000),
+    st.integers(min_value=10**11 + 1, max_value=4_000_000_000_000),
+    st.floats(min_value=0, max_value=4e9),
+    st.datetimes(timezones=st.timezones() | st.none()).map(lambda d: d.isoformat()),
+    st.sampled_from(["", "yesterday", "2024-02-30T00:00:00Z", "2024-01-01T10:00:00.123456789Z"]),
+)
+# Reserved names whose published value types we keep to (see README of the schema
+# relaxations in tests/openapi.py): everything else is free-form.
+attribute_names = st.text(max_size=12).filter(
+    lambda name: (
+        name not in {"email", "id", "created_at", "_timestamp", "_update", "unsubscribed"}
+        and not name.startswith("cio_")
+        and name not in {"recipient", "from_address", "reply_to"}
+    )
+)
+free_objects = st.dictionaries(attribute_names, json_values, max_size=5)
+dates = st.dates().map(str) | st.datetimes().map(lambda d: d.isoformat() + "Z")
+traits = st.fixed_dictionaries(
+    {},
+    optional={
+        "email": tricky_text | st.builds(lambda u: f"{u}@example.com", tricky_text),
+        "createdAt": times,
+        "plan": json_values,
+        "signed_up": dates,
+        "nested": st.fixed_dictionaries({"at": dates, "more": free_objects}),
+        "userId": tricky_text,
+        "anonymousId": tricky_text,
+    },
+).flatmap(lambda fixed: free_objects.map(lambda free: {**free, **fixed}))
+LIFECYCLE_EVENTS = [
+    "Application Installed",
+    "Application Opened",
+    "Application Uninstalled",
+    "Device Created or Updated",
+    "Device Deleted",
+    "User Deleted",
+    "User Suppressed",
+    "User Unsuppressed",
+]
+contexts = st.fixed_dictionaries(
+    {},
+    optional={
+        "traits": traits,
+        "page": st.fixed_dictionaries(
+            {}, optional={k: tricky_text for k in ("url", "path", "referrer", "search", "title")}
+        ),
+        "device": st.fixed_dictionaries(
+            {"token": tricky_text, "type": st.sampled_from(["ios", "Android", "web", "iOS"])},
+            optional={"model": tricky_text},
+        ),
+        "os": st.fixed_dictionaries({"name": st.sampled_from(["iOS", "Android", "Linux"])}),
+        "app": st.fixed_dictionaries({"version": tricky_text}),
+        "locale": st.sampled_from(["en-US", "fr"]),
+        "consent": st.sampled_from(
+            [{}, {"marketing": True}, {"categories": ["marketing"]}, {"marketing": False}]
+        ),
+    },
+)
+maybe_blank = st.sampled_from([None, "", " "])
+long_names = st.text(min_size=90, max_size=120)
+# What each type is about; blanks and None make the "missing ..." refusals likely too.
+subjects: dict[str, dict[str, Any]] = {
+    "identify": {},
+    "track": {
+        "event": st.one_of(st.sampled_from(LIFECYCLE_EVENTS), tricky_text, long_names, maybe_blank)
+    },
+    "page": {"name": st.one_of(tricky_text, long_names, maybe_blank)},
+    "screen": {"name": st.one_of(tricky_text, maybe_blank)},
+    "group": {"groupId": st.one_of(identifiers, maybe_blank)},
+    "alias": {"previousId": st.one_of(identifiers, maybe_blank)},
+}
+payloads: dict[str, dict[str, Any]] = {
+    "identify": {"traits": traits},
+    "track": {
+        "properties": st.one_of(
+            free_objects,
+            st.fixed_dictionaries({"email": tricky_text, "at": dates, "x": free_objects}),
+        )
+    },
+    "page": {
+        "properties": st.fixed_dictionaries(
+            {}, optional={"url": tricky_text, "title": tricky_text, "when": dates}
+        ),
+    },
+    "screen": {"properties": free_objects},
+    "group": {"traits": free_objects},
+    "alias": {},
+}
+envelope = {"messageId": tricky_text, "timestamp": times, "originalTimestamp": times}
+SNAKE_CASE = {
+    "messageId": "message_id",
+    "userId": "user_id",
+    "anonymousId": "anonymous_id",
+    "originalTimestamp": "original_timestamp",
+    "groupId": "group_id",
+    "previousId": "previous_id",
+}
+
+
+@st.composite
+def canonical_events(draw: st.DrawFn) -> dict[str, Any]:
+    """A plausible Signal event of any type: known, email-only, anonymous or nobody."""
+    kind = draw(st.sampled_from(sorted(subjects)))
+    event = draw(
+        st.fixed_dictionaries(
+            {"type": st.just(kind), "context": contexts, **subjects[kind]},
+            optional=envelope | payloads[kind],
+        )
+    )
+    who = draw(
+        st.sampled_from(["user", "email", "anonymous", "anonymous", "user+anonymous", "none"])
+    )
+    if "user" in who:
+        event["userId"] = draw(identifiers)
+    if "anonymous" in who:
+        event["anonymousId"] = draw(tricky_text)
+        event["context"].get("traits", {}).pop("email", None)
+    if who == "email":
+        event["userId"] = draw(maybe_blank)
+        event["traits"] = {**event.get("traits", {}), "email": draw(tricky_text) + "@x.io"}
+    if draw(st.booleans()):
+        event = {SNAKE_CASE.get(key, key): value for key, value in event.items()}
+    return event
+
+
+def _check_requests(mapped: Mapped) -> None:
+    for op in mapped.operations:
+        request = render_v1(op)
+        validate_request(request.method, request.path, request.json)
+        if request.path.startswith("/api/v1/customers/"):
+            assert op.person is not None
+            segment = request.path.split("/")[4]
+            assert segment == quote(op.person.value, safe="")
+        validate_v2_item(render_v2(op))
+
+
+@MANY
+@given(event=json_objects | json_values, config=st.sampled_from(CONFIGS))
+def test_any_json_becomes_an_outcome_never_an_exception(event: Any, config: Any) -> None:
+    result = map_event(event, config)
+
+    assert isinstance(result, Mapped | Refused)
+    if isinstance(result, Mapped):
+        _check_requests(result)
+
+
+@MANY
+@given(event=json_objects.map(lambda e: {**e, "type": "track"}), config=st.sampled_from(CONFIGS))
+def test_any_track_shaped_object_becomes_an_outcome(event: Any, config: Any) -> None:
+    result = map_event(event, config)
+
+    assert isinstance(result, Mapped | Refused)
+    if isinstance(result, Mapped):
+        _check_requests(result)
+
+
+@MANY
+@given(event=canonical_events(), config=st.sampled_from(CONFIGS))
+def test_every_mapped_event_renders_requests_the_track_api_accepts(
+    event: dict[str, Any], config: Any
+) -> None:
+    result = map_event(event, config)
+
+    assert isinstance(result, Mapped | Refused), result
+    if isinstance(result, Mapped):
+        assert result.operations or result.warnings is not None
+        _check_requests(result)
+    else:
+        assert result.code and result.message
+
+
+@MANY
+@given(event=canonical_events(), config=st.sampled_from(CONFIGS))
+def test_the_same_message_always_gets_the_same_dedup_ids(
+    event: dict[str, Any], config: Any
+) -> None:
+    first, second = map_event(event, config), map_event(dict(event), config)
+
+    assert type(first) is type(second)
+    if isinstance(first, Mapped) and isinstance(second, Mapped):
+        ids = [op.event_id for op in first.operations]
+        if event.get("messageId") or event.get("message_id"):
+            assert ids == [op.event_id for op in second.operations]
+        assert [op.action for op in first.operations] == [op.action for op in second.operations]
+
+
+@MANY
+@given(value=identifiers.map(str))
+def test_an_identifier_never_lands_in_a_path_unencoded(value: str) -> None:
+    value = value.strip()
+    event = {"type": "track", "userId": value, "event": "Clicked", "messageId": "m"}
+    result = map_event(event, CONFIGS[0])
+
+    if isinstance(result, Mapped):
+        (op,) = result.operations
+        path = render_v1(op).path
+        assert path == f"/api/v1/customers/{quote(value, safe='')}/events"
+        assert render_v2(op)["identifiers"] == identifiers_for(value)
+    else:
+        assert result.code in {"identifier_too_long", "missing_identifier"}
