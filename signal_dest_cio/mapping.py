@@ -68,12 +68,18 @@ class _Context:
         self.person = resolve_person(
             event.user_id, event.traits, event.context.traits, event.properties
         )
-        for value, field in (
-            (self.person and self.person.value, "user_id"),
-            (event.anonymous_id, "anonymous_id"),
-        ):
-            if value and too_long(value):
-                raise _Refusal("identifier_too_long", f"{field} is over 150 bytes", field)
+        if self.person is not None and too_long(self.person.value):
+            field = "user_id" if event.user_id else "email"
+            raise _Refusal("identifier_too_long", f"{field} is over 150 bytes", field)
+        self.anonymous_id = event.anonymous_id
+        if self.anonymous_id and too_long(self.anonymous_id):
+            if self.person is None:
+                raise _Refusal(
+                    "identifier_too_long", "anonymous_id is over 150 bytes", "anonymous_id"
+                )
+            # The person is known; an unusable anonymous id only costs the merge.
+            self.warnings.append("anonymous_id_dropped:over_150_bytes")
+            self.anonymous_id = None
 
     def require_person(self) -> Person:
         if self.person is None:
@@ -89,7 +95,14 @@ class _Context:
         """Event data: timestamps converted, and no more than 100,000 bytes."""
         if self.config.convert_timestamps:
             values = convert_iso_dates(values)
-        size = len(json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode())
+        try:
+            size = len(_compact_json(values))
+        except ValueError:
+            raise _Refusal(
+                "invalid_value",
+                "event data holds NaN or Infinity, which JSON cannot carry",
+                "properties",
+            ) from None
         if size > MAX_DATA_BYTES:
             raise _Refusal(
                 "payload_too_large",
@@ -106,8 +119,8 @@ class _Context:
         for name, value in values.items():
             if len(name.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
                 self.warnings.append(f"attribute_dropped:{where}.{name[:40]}:name_over_150_bytes")
-            elif _value_bytes(value) > MAX_ATTRIBUTE_VALUE_BYTES:
-                self.warnings.append(f"attribute_dropped:{where}.{name}:value_over_1000_bytes")
+            elif problem := _value_problem(value):
+                self.warnings.append(f"attribute_dropped:{where}.{name}:{problem}")
             else:
                 kept[name] = value
         return kept
@@ -120,12 +133,20 @@ class _Context:
         return encoded[:MAX_NAME_BYTES].decode("utf-8", "ignore")
 
 
-def _value_bytes(value: Any) -> int:
+def _compact_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _value_problem(value: Any) -> str | None:
+    """Why an attribute value cannot be sent, or None when it can."""
     if isinstance(value, str):
-        return len(value.encode())
-    if isinstance(value, (dict, list)):
-        return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-    return 0
+        size = len(value.encode())
+    else:
+        try:
+            size = len(_compact_json(value)) if isinstance(value, (dict, list, float)) else 0
+        except ValueError:
+            return "not_json"  # NaN or Infinity
+    return "value_over_1000_bytes" if size > MAX_ATTRIBUTE_VALUE_BYTES else None
 
 
 def _text(value: Any) -> str | None:
@@ -155,6 +176,9 @@ def _identify(ctx: _Context, traits: dict[str, Any]) -> Operation:
     attributes = {k: v for k, v in traits.items() if k not in _IDENTITY_TRAITS}
     if person.key == "id":
         attributes.pop("id", None)  # the path names the person; an `id` trait would fight it
+    if "email" in attributes and not isinstance(attributes["email"], str):
+        del attributes["email"]  # Customer.io types email as a string; null would be refused
+        ctx.warnings.append("attribute_dropped:traits.email:not_a_string")
     created = attributes.pop("createdAt", None)
     created = attributes.pop("created_at", created)
     attributes = ctx.attributes(attributes, "traits")
@@ -164,8 +188,8 @@ def _identify(ctx: _Context, traits: dict[str, Any]) -> Operation:
             ctx.warnings.append("created_at_invalid")
         else:
             attributes["created_at"] = created_at
-    if ctx.event.anonymous_id:
-        attributes["anonymous_id"] = ctx.event.anonymous_id
+    if ctx.anonymous_id:
+        attributes["anonymous_id"] = ctx.anonymous_id
     return Operation("identify", person=person, attributes=attributes, timestamp=ctx.seconds)
 
 
@@ -174,7 +198,7 @@ def _map_identify(ctx: _Context, event: IdentifyEvent) -> list[Operation]:
 
 
 def _activity(ctx: _Context, action: str, name: str, data: dict[str, Any]) -> Operation:
-    if ctx.person is None and not ctx.event.anonymous_id:
+    if ctx.person is None and not ctx.anonymous_id:
         raise _Refusal(
             "missing_identifier",
             f"{ctx.event.type} needs userId, an email, or anonymousId",
@@ -183,7 +207,7 @@ def _activity(ctx: _Context, action: str, name: str, data: dict[str, Any]) -> Op
     return Operation(
         action,  # type: ignore[arg-type]
         person=ctx.person,
-        anonymous_id=ctx.event.anonymous_id,
+        anonymous_id=ctx.anonymous_id,
         name=name,
         attributes=ctx.data(data),
         timestamp=ctx.seconds,
@@ -269,12 +293,10 @@ def _map_page(ctx: _Context, event: PageEvent) -> list[Operation]:
     full_name = first or second
     if full_name is None:
         raise _Refusal("missing_page_name", "page has no URL and no name", "properties.url")
-    data = {key: page[key] for key in _PAGE_FIELDS if key in page}
+    # The full URL is always in the data (it came from there), even when the name is cut.
+    data = {key: page[key] for key in _PAGE_FIELDS if page.get(key) is not None}
     data.update(event.properties)
-    name = ctx.name(full_name)
-    if name != full_name and full_name == url:
-        data.setdefault("url", url)
-    return [_activity(ctx, "page", name, data)]
+    return [_activity(ctx, "page", ctx.name(full_name), data)]
 
 
 def _map_screen(ctx: _Context, event: ScreenEvent) -> list[Operation]:

@@ -135,13 +135,28 @@ def test_events_with_no_person_are_rejected_missing_identifier(event: JsonObject
         track(userId="u" * 151),
         track(userId="é" * 76),
         track(userId=None, traits={"email": "a" * 140 + "@example.com"}),
-        track(anonymousId="a" * 151),
+        track(userId=None, anonymousId="a" * 151),
         {"type": "group", "userId": "u1", "groupId": "g" * 151},
         {"type": "alias", "userId": "u1", "previousId": "p" * 151},
     ],
 )
 def test_an_identifier_over_150_bytes_is_rejected(event: JsonObject) -> None:
     assert refused(event).code == "identifier_too_long"
+
+
+def test_an_identifier_over_150_bytes_names_where_it_came_from() -> None:
+    result = refused(track(userId=None, traits={"email": "a" * 140 + "@example.com"}))
+
+    assert result.field == "email"
+
+
+def test_a_long_anonymous_id_beside_a_known_person_is_dropped_with_a_warning() -> None:
+    event = {"type": "identify", "userId": "u1", "anonymousId": "a" * 151, "timestamp": TIME}
+    result = map_event(event, make_config())
+
+    assert isinstance(result, Mapped)
+    assert "anonymous_id_dropped:over_150_bytes" in result.warnings
+    assert "anonymous_id" not in (result.operations[0].attributes or {})
 
 
 def test_an_identifier_of_exactly_150_bytes_is_sent() -> None:
@@ -723,6 +738,15 @@ def test_identify_on_track_identifies_context_traits_before_the_event() -> None:
     assert [item["action"] for item in v2_items(mapped)] == ["identify", "event"]
 
 
+def test_identify_on_track_comes_before_the_device_too() -> None:
+    context = DEVICE_CONTEXT | {"traits": {"plan": "pro"}}
+    event = track(event="Application Installed", context=context)
+
+    mapped = ready(event, identify_on_track=True)
+
+    assert [op.action for op in mapped.operations] == ["identify", "add_device", "event"]
+
+
 @pytest.mark.parametrize(
     ("event", "options"),
     [
@@ -916,3 +940,35 @@ def test_json_text_is_mapped_like_the_decoded_object() -> None:
     event = track(messageId="m-1")
 
     assert ready(json.dumps(event)) == ready(event)  # type: ignore[arg-type]
+
+
+def test_null_page_context_fields_are_left_out_of_page_data() -> None:
+    event = {
+        "type": "page",
+        "userId": "u1",
+        "timestamp": TIME,
+        "context": {"page": {"url": "https://example.com/a", "referrer": None}},
+    }
+
+    assert "referrer" not in only_v2(event)["attributes"]
+
+
+def test_a_non_string_email_trait_is_dropped_with_a_warning() -> None:
+    event = {"type": "identify", "userId": "u1", "timestamp": TIME, "traits": {"email": None}}
+    result = map_event(event, make_config())
+
+    assert isinstance(result, Mapped)
+    assert "email" not in (result.operations[0].attributes or {})
+    assert "attribute_dropped:traits.email:not_a_string" in result.warnings
+
+
+def test_nan_in_event_data_is_rejected_and_in_traits_is_dropped() -> None:
+    track_result = refused(track(properties={"score": float("nan")}))
+    identify_result = map_event(
+        {"type": "identify", "userId": "u1", "timestamp": TIME, "traits": {"x": float("inf")}},
+        make_config(),
+    )
+
+    assert track_result.code == "invalid_value"
+    assert isinstance(identify_result, Mapped)
+    assert "attribute_dropped:traits.x:not_json" in identify_result.warnings

@@ -76,6 +76,8 @@ def test_a_date_alone_is_midnight_utc() -> None:
         (f"{NOON * 1000}", NOON),
         (0, 0),
         (-1.5, -2),  # floored, not truncated towards zero
+        (-0.0005, -1),
+        ("1969-12-31T23:59:59.9995Z", -1),
     ],
 )
 def test_epoch_numbers_are_seconds_unless_over_1e11(value: Any, seconds: int) -> None:
