@@ -1,0 +1,48 @@
+"""`signal-cio demo`: fixtures through the destination into the emulator, judged by expectation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from signal_dest_cio import cli, demo
+
+
+def test_the_demo_sends_every_fixture_and_exits_0_when_all_end_as_expected(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli.main(["demo"])
+
+    out = capsys.readouterr().out
+    fixtures = demo.load_fixtures()
+    assert code == 0
+    assert f"all {len(fixtures)} events ended as expected" in out
+    assert "429" in out  # the injected rate limit was met and retried
+    assert "u_1001" in out and "grace@example.com" in out  # the people that resulted
+
+
+def test_the_fixtures_cover_the_seed_use_cases() -> None:
+    events = [event for _, event, _ in demo.load_fixtures()]
+    names = {event.get("event") for event in events}
+    types = {event["type"] for event in events}
+
+    assert {"user.signup", "feature.used", "trial.expired", "Application Installed"} <= names
+    assert {"identify", "track", "page", "alias"} <= types
+    anonymous = {e["anonymousId"] for e in events if e["type"] == "page" and "userId" not in e}
+    assert any(e["type"] == "identify" and e.get("anonymousId") in anonymous for e in events)
+
+
+def test_the_demo_exits_1_when_an_event_does_not_end_as_expected(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = demo.load_fixtures
+
+    def wrong_expectation() -> list[tuple[str, dict[str, Any], str]]:
+        (source, event, _), *rest = real()
+        return [(source, event, "rejected"), *rest]
+
+    monkeypatch.setattr(demo, "load_fixtures", wrong_expectation)
+
+    assert demo.run_demo() == 1
+    assert "did not end as expected" in capsys.readouterr().out
