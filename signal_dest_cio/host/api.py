@@ -1,0 +1,226 @@
+"""The host's HTTP routes: catalog and install (SPEC 6), integrations, deliveries, ingestion."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from .auth import SignatureError, bearer_matches, verify_signature
+from .errors import ApiError
+from .service import Host
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+SAMPLE_TYPES = Literal["identify", "track", "page", "screen", "group", "alias"]
+DeliveryStatus = Literal["pending", "delivered", "filtered", "dead_lettered"]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+_bearer = HTTPBearer(auto_error=False, description="the admin token (SIGNAL_ADMIN_TOKEN)")
+
+
+def host_of(request: Request) -> Host:
+    host: Host = request.app.state.host
+    return host
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def clean_json_body(request: Request) -> None:
+    """Refuse bodies that JSON could parse but could never be answered with (NaN, lone
+    surrogates): whatever is stored is shown again, and must render."""
+    body = await request.body()
+    if not body:
+        return
+    try:
+        json.dumps(json.loads(body, parse_constant=_reject_constant), ensure_ascii=False).encode()
+    except (ValueError, UnicodeError) as error:
+        raise ApiError(422, "invalid_json", f"the body is not usable JSON: {error}") from None
+
+
+async def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    token: str = request.app.state.admin_token
+    header = f"Bearer {credentials.credentials}" if credentials else None
+    if not bearer_matches(header, token):
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <admin token>")
+
+
+class InstallRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    variant: Annotated[str, Field(max_length=100)] | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    delivery_mode: Literal["server_side"] = "server_side"
+
+
+class RevisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: dict[str, Any] = Field(
+        description="settings to change; left-out keys (and secrets sent back as ********) "
+        "keep their current values"
+    )
+
+
+class TestEventRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: SAMPLE_TYPES = "track"
+    user_id: Annotated[str, Field(min_length=1, max_length=150)] = "test-user-1"
+    event: dict[str, Any] | None = Field(
+        default=None, description="an event to send instead of the sample"
+    )
+
+
+DeliveryId = Annotated[int, Field(ge=1, le=2**62)]
+MessageId = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delivery_ids: Annotated[list[DeliveryId], Field(max_length=1000)] | None = None
+    message_ids: Annotated[list[MessageId], Field(max_length=1000)] | None = None
+
+
+HostDep = Annotated[Host, Depends(host_of)]
+admin = APIRouter(prefix="/v1/admin", dependencies=[Depends(require_admin)], tags=["admin"])
+writes = [Depends(clean_json_body)]
+
+
+@admin.get("/integration-catalog")
+def list_catalog(host: HostDep) -> dict[str, Any]:
+    return {"data": host.catalog()}
+
+
+@admin.get("/integration-catalog/{key}")
+def show_catalog_entry(key: str, host: HostDep) -> dict[str, Any]:
+    return host.catalog_entry(key)
+
+
+@admin.post("/integration-catalog/{key}/install", status_code=201, dependencies=writes)
+async def install(
+    key: str, body: InstallRequest, host: HostDep, verify: bool = False
+) -> dict[str, Any]:
+    return await host.install(
+        key,
+        name=body.name,
+        variant=body.variant,
+        config=body.config,
+        delivery_mode=body.delivery_mode,
+        verify=verify,
+    )
+
+
+@admin.get("/integrations")
+def list_integrations(host: HostDep) -> dict[str, Any]:
+    return {"data": [host.integration_view(i) for i in host.store.list_integrations()]}
+
+
+@admin.get("/integrations/{integration_id}")
+def show_integration(integration_id: str, host: HostDep) -> dict[str, Any]:
+    return host.integration_view(host.integration(integration_id))
+
+
+@admin.get("/integrations/{integration_id}/revisions")
+def list_revisions(integration_id: str, host: HostDep) -> dict[str, Any]:
+    return {"data": host.revisions(integration_id)}
+
+
+@admin.post("/integrations/{integration_id}/revisions", status_code=201, dependencies=writes)
+async def new_revision(
+    integration_id: str, body: RevisionRequest, host: HostDep, verify: bool = False
+) -> dict[str, Any]:
+    return await host.new_revision(integration_id, body.config, verify)
+
+
+@admin.post("/integrations/{integration_id}/enable")
+def enable(integration_id: str, host: HostDep) -> dict[str, Any]:
+    return host.set_enabled(integration_id, True)
+
+
+@admin.post("/integrations/{integration_id}/disable")
+def disable(integration_id: str, host: HostDep) -> dict[str, Any]:
+    return host.set_enabled(integration_id, False)
+
+
+@admin.post("/integrations/{integration_id}/resume")
+def resume(integration_id: str, host: HostDep) -> dict[str, Any]:
+    return host.resume(integration_id)
+
+
+@admin.get("/integrations/{integration_id}/deliveries")
+def list_deliveries(
+    integration_id: str,
+    host: HostDep,
+    status: DeliveryStatus | None = None,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    return host.deliveries(integration_id, status, cursor, limit)
+
+
+@admin.post("/integrations/{integration_id}/send-test-event", dependencies=writes)
+async def send_test_event(
+    integration_id: str, host: HostDep, body: TestEventRequest | None = None
+) -> dict[str, Any]:
+    body = body or TestEventRequest()
+    return await host.send_test_event(integration_id, body.type, body.user_id, body.event)
+
+
+@admin.post("/integrations/{integration_id}/replay", dependencies=writes)
+def replay(integration_id: str, host: HostDep, body: ReplayRequest | None = None) -> dict[str, Any]:
+    body = body or ReplayRequest()
+    return host.replay(integration_id, body.delivery_ids, body.message_ids)
+
+
+ingest = APIRouter(tags=["ingestion"])
+
+_ANY_EVENTS = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "description": "one canonical event, an array of them, or {batch: [...]}",
+                    "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}],
+                }
+            }
+        },
+    },
+    "parameters": [
+        {"name": "X-Timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
+        {"name": "X-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
+    ],
+}
+
+
+@ingest.post("/v1/events", status_code=202, openapi_extra=_ANY_EVENTS)
+async def post_events(request: Request, host: HostDep) -> JSONResponse:
+    """Accept signed events; each is stored before this answers (202 with message ids)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"a request is at most {MAX_BODY_BYTES} bytes")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"a request is at most {MAX_BODY_BYTES} bytes")
+    try:
+        verify_signature(
+            request.app.state.signing_secret,
+            request.headers.get("x-timestamp"),
+            request.headers.get("x-signature"),
+            body,
+            now_ms=int(host.now() * 1000),
+        )
+    except SignatureError as error:
+        raise ApiError(401, error.code, error.message) from None
+    return JSONResponse(host.ingest(body), status_code=202)

@@ -1,0 +1,100 @@
+"""`create_app`: the reference host as one FastAPI app (store, destinations, worker, routes)."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pluggy
+from fastapi import FastAPI
+
+from .api import admin, ingest
+from .auth import new_token
+from .backoff import Clock, RetryPolicy
+from .discovery import discover_destinations, secret_fields
+from .errors import install_error_handlers
+from .live import router as live_router
+from .service import Host
+from .store import Store
+from .vault import Vault
+from .worker import DEFAULT_BATCH_SIZE, DeliveryWorker, DestinationPool, TransportFactory
+
+ADMIN_TOKEN_ENV = "SIGNAL_ADMIN_TOKEN"
+SIGNING_SECRET_ENV = "SIGNAL_SIGNING_SECRET"
+
+
+def create_app(
+    *,
+    db: str = ":memory:",
+    admin_token: str | None = None,
+    signing_secret: str | None = None,
+    secret_key: str | None = None,
+    transport_factory: TransportFactory | None = None,
+    clock: Clock | None = None,
+    policy: RetryPolicy | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    poll_seconds: float = 1.0,
+    rng: random.Random | None = None,
+    run_worker: bool = True,
+    plugins: pluggy.PluginManager | None = None,
+) -> FastAPI:
+    """The host app. Tokens default to `SIGNAL_ADMIN_TOKEN` / `SIGNAL_SIGNING_SECRET`,
+    else fresh random ones (read them from `app.state`).
+
+    `transport_factory` makes the httpx transport each destination instance sends
+    through (tests: `httpx.MockTransport` or the emulator through `ASGITransport`);
+    without it destinations use the network. `run_worker=False` leaves delivery to
+    explicit `app.state.host.worker.run_once()` / `drain()` calls.
+    """
+    store = Store(db, Vault.for_database(db, secret_key))
+    destinations = discover_destinations(plugins)
+    pool = DestinationPool(
+        store,
+        destinations,
+        {key: secret_fields(cls) for key, cls in destinations.items()},
+        transport_factory,
+    )
+    worker = DeliveryWorker(
+        store,
+        pool,
+        policy=policy,
+        clock=clock,
+        batch_size=batch_size,
+        poll_seconds=poll_seconds,
+        rng=rng,
+    )
+    host = Host(store, destinations, pool, worker)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if run_worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            await pool.aclose()
+
+    app = FastAPI(
+        title="Signal reference host",
+        version="0.1.0",
+        description="Catalog, install API, signed event ingestion, delivery with retries, "
+        "dead letters and replay, and live events, for Signal destinations.",
+        lifespan=lifespan,
+    )
+    app.state.host = host
+    app.state.admin_token = admin_token or os.environ.get(ADMIN_TOKEN_ENV) or new_token()
+    app.state.signing_secret = signing_secret or os.environ.get(SIGNING_SECRET_ENV) or new_token()
+    install_error_handlers(app)
+    app.include_router(admin)
+    app.include_router(ingest)
+    app.include_router(live_router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "destinations": sorted(destinations)}
+
+    return app

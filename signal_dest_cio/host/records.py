@@ -1,0 +1,98 @@
+"""The rows the host's store hands out: integrations, revisions, deliveries."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+DELIVERY_STATUSES = ("pending", "delivered", "filtered", "dead_lettered")
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    id: str
+    name: str
+    destination: str
+    variant: str | None
+    delivery_mode: str
+    enabled: bool
+    paused: dict[str, Any] | None
+    revision: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    integration_id: str
+    number: int
+    config: dict[str, Any]
+    created_at: float
+
+
+@dataclass(slots=True)
+class Delivery:
+    id: int
+    integration_id: str
+    message_id: str
+    event: Any
+    status: str
+    attempts: int
+    queued_at: float
+    next_attempt_at: float
+    created_at: float
+    updated_at: float
+    outcome: dict[str, Any] | None = None
+    requests: list[Any] | None = None
+    response_status: int | None = None
+    revision: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    test: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message_id: str
+    duplicate: bool
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def integration_from(row: sqlite3.Row) -> Integration:
+    return Integration(
+        id=row["id"],
+        name=row["name"],
+        destination=row["destination"],
+        variant=row["variant"],
+        delivery_mode=row["delivery_mode"],
+        enabled=bool(row["enabled"]),
+        paused=_loads(row["paused"]),
+        revision=row["revision"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def delivery_from(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        integration_id=row["integration_id"],
+        message_id=row["message_id"],
+        event=json.loads(row["body"]),
+        status=row["status"],
+        attempts=row["attempts"],
+        queued_at=row["queued_at"],
+        next_attempt_at=row["next_attempt_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        outcome=_loads(row["outcome"]),
+        requests=_loads(row["requests"]),
+        response_status=row["response_status"],
+        revision=row["revision"],
+        history=_loads(row["history"]) or [],
+        test=bool(row["test"]),
+    )

@@ -1,0 +1,391 @@
+"""What the admin and ingestion routes do, apart from HTTP: the host's operations and views."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from ..harness import RecordingTransport, sample_event
+from ..logging import redact_with
+from .configs import masked, overlay, storable, validate
+from .errors import ApiError, not_found
+from .records import Delivery, Integration, Revision
+from .store import Store
+from .worker import DeliveryWorker, DestinationPool, outcome_dict, plain, settle
+
+MAX_EVENTS_PER_REQUEST = 1000
+MAX_MESSAGE_ID_LENGTH = 255
+
+
+def iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    stamp = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+class Host:
+    def __init__(
+        self,
+        store: Store,
+        destinations: dict[str, Any],
+        pool: DestinationPool,
+        worker: DeliveryWorker,
+    ) -> None:
+        self.store = store
+        self.destinations = destinations
+        self.pool = pool
+        self.worker = worker
+        self.secret_fields = pool.secret_fields
+
+    def now(self) -> float:
+        return self.worker.clock.now()
+
+    # -- catalog and install ------------------------------------------------------------
+
+    def catalog(self) -> list[dict[str, Any]]:
+        return [self.catalog_entry(key) for key in sorted(self.destinations)]
+
+    def catalog_entry(self, key: str) -> dict[str, Any]:
+        if key not in self.destinations:
+            raise not_found("catalog entry", key)
+        entry: dict[str, Any] = self.destinations[key].catalog_entry()
+        return entry
+
+    async def install(
+        self,
+        key: str,
+        *,
+        name: str,
+        variant: str | None,
+        config: Mapping[str, Any],
+        delivery_mode: str,
+        verify: bool,
+    ) -> dict[str, Any]:
+        entry = self.catalog_entry(key)
+        defaults: dict[str, Any] = {}
+        if variant is not None:
+            found = [v for v in entry.get("variants", []) if v.get("key") == variant]
+            if not found:
+                known = ", ".join(str(v.get("key")) for v in entry.get("variants", []))
+                raise ApiError(
+                    422,
+                    "invalid_variant",
+                    f"no variant {variant!r} for {key}; expected one of: {known}",
+                    [{"field": "variant", "code": "unknown_variant", "message": "unknown variant"}],
+                )
+            defaults = dict(found[0].get("default_config") or {})
+        config = await self._checked_config(key, {**defaults, **config}, verify)
+        integration = self.store.create_integration(
+            "int_" + secrets.token_hex(8),
+            name=name,
+            destination=key,
+            variant=variant,
+            delivery_mode=delivery_mode,
+            config=config,
+            now=self.now(),
+        )
+        return self.integration_view(integration)
+
+    async def _checked_config(
+        self, key: str, raw: Mapping[str, Any], verify: bool
+    ) -> dict[str, Any]:
+        destination = self.destinations[key]
+        config = storable(validate(destination, raw, self.secret_fields[key]))
+        if verify:
+            await self._verify(key, config)
+        return config
+
+    async def _verify(self, key: str, config: dict[str, Any]) -> None:
+        """Run the destination's connection check; refuse the config when it fails."""
+        instance = self.pool.build(key, config)
+        try:
+            report = await instance.check()
+        finally:
+            await instance.aclose()
+        data = plain(report)
+        if data.get("ok"):
+            return
+        failed = [check for check in data.get("checks", []) if not check.get("ok")]
+        details = [
+            {"check": check.get("name"), "message": check.get("message", "")} for check in failed
+        ]
+        said = "; ".join(f"{d['check']}: {d['message']}" for d in details) or "check failed"
+        raise ApiError(422, "verification_failed", f"the connection check failed: {said}", details)
+
+    # -- integrations --------------------------------------------------------------------
+
+    def integration(self, integration_id: str) -> Integration:
+        found = self.store.get_integration(integration_id)
+        if found is None:
+            raise not_found("integration", integration_id)
+        return found
+
+    def current_revision(self, integration: Integration) -> Revision:
+        revision = self.store.get_revision(integration.id, integration.revision)
+        assert revision is not None
+        return revision
+
+    async def new_revision(
+        self, integration_id: str, changes: Mapping[str, Any], verify: bool
+    ) -> dict[str, Any]:
+        integration = self.integration(integration_id)
+        current = self.current_revision(integration)
+        fields = self.secret_fields[integration.destination]
+        merged = overlay(current.config, changes, fields)
+        config = await self._checked_config(integration.destination, merged, verify)
+        self.store.add_revision(integration.id, config, self.now())
+        self.worker.wake()
+        return self.integration_view(self.integration(integration.id))
+
+    def set_enabled(self, integration_id: str, enabled: bool) -> dict[str, Any]:
+        integration = self.integration(integration_id)
+        self.store.set_enabled(integration.id, enabled, self.now())
+        self.worker.wake()
+        return self.integration_view(self.integration(integration.id))
+
+    def resume(self, integration_id: str) -> dict[str, Any]:
+        integration = self.integration(integration_id)
+        self.store.set_paused(integration.id, None, self.now())
+        self.worker.wake()
+        return self.integration_view(self.integration(integration.id))
+
+    def revisions(self, integration_id: str) -> list[dict[str, Any]]:
+        integration = self.integration(integration_id)
+        return [
+            self.revision_view(integration, r) for r in self.store.list_revisions(integration.id)
+        ]
+
+    # -- events --------------------------------------------------------------------------
+
+    def ingest(self, body: bytes) -> dict[str, Any]:
+        """Store each event before answering; the worker fans them out later."""
+        items = _event_list(body)
+        problems: list[dict[str, Any]] = []
+        ready: list[tuple[str, Any]] = []
+        for index, item in enumerate(items):
+            message_id, problem = _message_id(item)
+            if problem is not None:
+                problems.append({"index": index, **problem})
+                continue
+            if message_id is None:
+                message_id = f"host-{uuid.uuid4()}"
+                item = {**item, "messageId": message_id}
+            ready.append((message_id, item))
+        if problems and not ready:
+            raise ApiError(
+                400, "invalid_events", "no event in the request could be accepted", problems
+            )
+        accepted = self.store.ingest(ready, self.now())
+        self.worker.wake()
+        return {
+            "message_ids": [a.message_id for a in accepted],
+            "accepted": sum(not a.duplicate for a in accepted),
+            "duplicates": [a.message_id for a in accepted if a.duplicate],
+            "rejected": problems,
+        }
+
+    # -- deliveries, test events and replay ----------------------------------------------
+
+    def deliveries(
+        self, integration_id: str, status: str | None, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        integration = self.integration(integration_id)
+        before: int | None = None
+        if cursor is not None:
+            if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 18:
+                raise ApiError(
+                    422,
+                    "invalid_cursor",
+                    "cursor must be a next_cursor from an earlier page",
+                    [{"field": "query.cursor", "code": "invalid_cursor", "message": "bad cursor"}],
+                )
+            before = int(cursor)
+        page = self.store.list_deliveries(
+            integration.id, status=status, before_id=before, limit=limit + 1
+        )
+        more = len(page) > limit
+        page = page[:limit]
+        return {
+            "data": [self.delivery_view(d) for d in page],
+            "next_cursor": str(page[-1].id) if more else None,
+            "counts": self.store.counts(integration.id),
+        }
+
+    async def send_test_event(
+        self, integration_id: str, kind: str, user_id: str, event: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """Deliver one event now, recording each request sent and each status returned."""
+        integration = self.integration(integration_id)
+        revision = self.current_revision(integration)
+        message_id = f"test-{uuid.uuid4()}"
+        body: dict[str, Any]
+        if event is not None:
+            body = dict(event)
+        else:  # a sample, stamped now so its dedup id carries a real time
+            body = sample_event(kind, user_id) | {"timestamp": iso(self.now())}
+        given, problem = _message_id(body)
+        if problem is not None:
+            raise ApiError(422, problem["code"], problem["message"])
+        if given is None:
+            body = {**body, "messageId": message_id}
+        message_id = given or message_id
+        try:
+            delivery = self.store.record_test_event(integration.id, message_id, body, self.now())
+        except sqlite3.IntegrityError as error:  # the messageId is already stored
+            raise ApiError(
+                409, "duplicate_message_id", f"messageId {message_id!r} exists"
+            ) from error
+        factory = self.pool.transport_factory
+        recorder = RecordingTransport(factory() if factory else httpx.AsyncHTTPTransport())
+        instance = self.pool.build(integration.destination, revision.config, transport=recorder)
+        try:
+            [outcome] = await instance.deliver([body])
+        finally:
+            await instance.aclose()
+        secrets_ = self.pool.secrets_of(integration.destination, revision.config)
+        requests = [
+            {"method": e.method, "url": e.url, "json": e.body, "status": e.status}
+            for e in recorder.exchanges
+        ]
+        now = self.now()
+        settle(
+            delivery,
+            outcome_dict(outcome, secrets_),
+            now=now,
+            policy=self.worker.policy,
+            revision=revision.number,
+            requests=_scrubbed(requests, secrets_),
+            test=True,
+        )
+        self.store.save_deliveries([delivery], now)
+        return self.delivery_view(delivery)
+
+    def replay(
+        self,
+        integration_id: str,
+        delivery_ids: Sequence[int] | None,
+        message_ids: Sequence[str] | None,
+    ) -> dict[str, Any]:
+        integration = self.integration(integration_id)
+        requeued = self.store.requeue_dead_letters(
+            integration.id, self.now(), delivery_ids, message_ids
+        )
+        self.worker.wake()
+        return {"requeued": len(requeued), "delivery_ids": requeued}
+
+    # -- views: what responses show (secrets masked) -------------------------------------
+
+    def revision_view(self, integration: Integration, revision: Revision) -> dict[str, Any]:
+        return {
+            "number": revision.number,
+            "config": masked(revision.config, self.secret_fields[integration.destination]),
+            "created_at": iso(revision.created_at),
+        }
+
+    def integration_view(self, integration: Integration) -> dict[str, Any]:
+        status = (
+            "disabled" if not integration.enabled else "paused" if integration.paused else "active"
+        )
+        paused = integration.paused
+        return {
+            "id": integration.id,
+            "name": integration.name,
+            "destination": integration.destination,
+            "variant": integration.variant,
+            "delivery_mode": integration.delivery_mode,
+            "enabled": integration.enabled,
+            "status": status,
+            "paused": None if paused is None else {**paused, "at": iso(paused.get("at"))},
+            "revision": self.revision_view(integration, self.current_revision(integration)),
+            "deliveries": self.store.counts(integration.id),
+            "created_at": iso(integration.created_at),
+            "updated_at": iso(integration.updated_at),
+        }
+
+    def delivery_view(self, delivery: Delivery) -> dict[str, Any]:
+        reason = None
+        if delivery.status == "dead_lettered" and delivery.history:
+            reason = delivery.history[-1].get("reason")
+        return {
+            "id": delivery.id,
+            "message_id": delivery.message_id,
+            "status": delivery.status,
+            "test": delivery.test,
+            "input": delivery.event,
+            "requests": delivery.requests or [],
+            "response_status": delivery.response_status,
+            "outcome": delivery.outcome,
+            "reason": reason,
+            "attempts": delivery.attempts,
+            "history": [
+                {
+                    **entry,
+                    "at": iso(entry.get("at")),
+                    "next_attempt_at": iso(entry.get("next_attempt_at")),
+                }
+                for entry in delivery.history
+            ],
+            "revision": delivery.revision,
+            "next_attempt_at": iso(delivery.next_attempt_at)
+            if delivery.status == "pending"
+            else None,
+            "queued_at": iso(delivery.queued_at),
+            "created_at": iso(delivery.created_at),
+            "updated_at": iso(delivery.updated_at),
+        }
+
+
+def _scrubbed(value: list[Any], secrets_: frozenset[str]) -> list[Any]:
+    cleaned: list[Any] = redact_with(value, secrets_)
+    return cleaned
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _event_list(body: bytes) -> list[Any]:
+    """One event, a JSON array of events, or a Segment-style `{"batch": [...]}`."""
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, "malformed_json", f"the body is not JSON: {error}") from None
+    if isinstance(data, dict) and isinstance(data.get("batch"), list):
+        data = data["batch"]
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise ApiError(400, "empty_batch", "the request holds no event")
+    if len(items) > MAX_EVENTS_PER_REQUEST:
+        raise ApiError(
+            413, "too_many_events", f"at most {MAX_EVENTS_PER_REQUEST} events per request"
+        )
+    return items
+
+
+def _message_id(item: Any) -> tuple[str | None, dict[str, str] | None]:
+    if not isinstance(item, dict):
+        return None, {"code": "invalid_event", "message": "an event must be a JSON object"}
+    try:
+        json.dumps(item, ensure_ascii=False).encode()
+    except UnicodeError:
+        return None, {"code": "invalid_event", "message": "the event holds text that is not UTF-8"}
+    value = item.get("messageId", item.get("message_id"))
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None, {"code": "invalid_message_id", "message": "messageId must be a string"}
+    text = str(value).strip()
+    if len(text) > MAX_MESSAGE_ID_LENGTH:
+        return None, {
+            "code": "invalid_message_id",
+            "message": f"messageId is over {MAX_MESSAGE_ID_LENGTH} characters",
+        }
+    return text, None

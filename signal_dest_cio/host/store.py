@@ -1,0 +1,370 @@
+"""The host's SQLite store: integrations, immutable revisions, events and deliveries.
+
+Every write commits before it returns, so an event acknowledged with a 202 is
+on disk (WAL, synchronous=FULL). One connection serves the whole process; the
+host is one process, and its worker is the only one delivering.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .records import (
+    DELIVERY_STATUSES,
+    Accepted,
+    Delivery,
+    Integration,
+    Revision,
+    delivery_from,
+    integration_from,
+)
+from .vault import Vault
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS integrations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    variant TEXT,
+    delivery_mode TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    paused TEXT,
+    revision INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revisions (
+    integration_id TEXT NOT NULL REFERENCES integrations(id),
+    number INTEGER NOT NULL,
+    sealed_config TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (integration_id, number)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_id TEXT NOT NULL REFERENCES integrations(id),
+    event_seq INTEGER NOT NULL REFERENCES events(seq),
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    queued_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    outcome TEXT,
+    requests TEXT,
+    response_status INTEGER,
+    revision INTEGER,
+    history TEXT NOT NULL DEFAULT '[]',
+    test INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (integration_id, event_seq)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due
+    ON deliveries (integration_id, status, next_attempt_at, event_seq);
+"""
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+class Store:
+    def __init__(self, path: str, vault: Vault | None = None) -> None:
+        self.path = path
+        self.vault = vault or Vault.for_database(path)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            if path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # -- integrations and revisions -------------------------------------------------
+
+    def create_integration(
+        self,
+        integration_id: str,
+        *,
+        name: str,
+        destination: str,
+        variant: str | None,
+        delivery_mode: str,
+        config: dict[str, Any],
+        now: float,
+    ) -> Integration:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO integrations (id, name, destination, variant, delivery_mode,"
+                " enabled, paused, revision, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, 1, NULL, 1, ?, ?)",
+                (integration_id, name, destination, variant, delivery_mode, now, now),
+            )
+            db.execute(
+                "INSERT INTO revisions (integration_id, number, sealed_config, created_at)"
+                " VALUES (?, 1, ?, ?)",
+                (integration_id, self.vault.seal(config), now),
+            )
+        return self._integration(integration_id)
+
+    def add_revision(self, integration_id: str, config: dict[str, Any], now: float) -> int:
+        """Store a new immutable revision, make it current and lift any pause."""
+        with self._transaction() as db:
+            (number,) = db.execute(
+                "SELECT revision + 1 FROM integrations WHERE id = ?", (integration_id,)
+            ).fetchone()
+            db.execute(
+                "INSERT INTO revisions (integration_id, number, sealed_config, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (integration_id, number, self.vault.seal(config), now),
+            )
+            db.execute(
+                "UPDATE integrations SET revision = ?, paused = NULL, updated_at = ? WHERE id = ?",
+                (number, now, integration_id),
+            )
+        return int(number)
+
+    def get_integration(self, integration_id: str) -> Integration | None:
+        rows = self._rows("SELECT * FROM integrations WHERE id = ?", (integration_id,))
+        return integration_from(rows[0]) if rows else None
+
+    def _integration(self, integration_id: str) -> Integration:
+        found = self.get_integration(integration_id)
+        assert found is not None
+        return found
+
+    def list_integrations(self) -> list[Integration]:
+        return [
+            integration_from(row) for row in self._rows("SELECT * FROM integrations ORDER BY id")
+        ]
+
+    def get_revision(self, integration_id: str, number: int) -> Revision | None:
+        rows = self._rows(
+            "SELECT * FROM revisions WHERE integration_id = ? AND number = ?",
+            (integration_id, number),
+        )
+        return self._revision(rows[0]) if rows else None
+
+    def list_revisions(self, integration_id: str) -> list[Revision]:
+        rows = self._rows(
+            "SELECT * FROM revisions WHERE integration_id = ? ORDER BY number", (integration_id,)
+        )
+        return [self._revision(row) for row in rows]
+
+    def _revision(self, row: sqlite3.Row) -> Revision:
+        return Revision(
+            row["integration_id"],
+            row["number"],
+            self.vault.open(row["sealed_config"]),
+            row["created_at"],
+        )
+
+    def set_enabled(self, integration_id: str, enabled: bool, now: float) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE integrations SET enabled = ?, updated_at = ? WHERE id = ?",
+                (int(enabled), now, integration_id),
+            )
+
+    def set_paused(self, integration_id: str, reason: dict[str, Any] | None, now: float) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE integrations SET paused = ?, updated_at = ? WHERE id = ?",
+                (_dumps(reason), now, integration_id),
+            )
+
+    # -- events -----------------------------------------------------------------------
+
+    def ingest(self, events: Iterable[tuple[str, Any]], now: float) -> list[Accepted]:
+        """Store events (once per messageId) and queue one delivery per enabled integration."""
+        accepted: list[Accepted] = []
+        with self._transaction() as db:
+            targets = [
+                row[0] for row in db.execute("SELECT id FROM integrations WHERE enabled = 1")
+            ]
+            for message_id, body in events:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO events (message_id, body, received_at) VALUES (?, ?, ?)",
+                    (message_id, json.dumps(body, ensure_ascii=False), now),
+                )
+                if cursor.rowcount == 0:
+                    accepted.append(Accepted(message_id, duplicate=True))
+                    continue
+                seq = cursor.lastrowid
+                db.executemany(
+                    "INSERT INTO deliveries (integration_id, event_seq, status, queued_at,"
+                    " next_attempt_at, created_at, updated_at)"
+                    " VALUES (?, ?, 'pending', ?, ?, ?, ?)",
+                    [(target, seq, now, now, now, now) for target in targets],
+                )
+                accepted.append(Accepted(message_id, duplicate=False))
+        return accepted
+
+    def record_test_event(
+        self, integration_id: str, message_id: str, body: Any, now: float
+    ) -> Delivery:
+        """A test event is stored like any other, but queued for one integration only."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO events (message_id, body, received_at) VALUES (?, ?, ?)",
+                (message_id, json.dumps(body, ensure_ascii=False), now),
+            )
+            delivery = db.execute(
+                "INSERT INTO deliveries (integration_id, event_seq, status, queued_at,"
+                " next_attempt_at, test, created_at, updated_at)"
+                " VALUES (?, ?, 'pending', ?, ?, 1, ?, ?)",
+                (integration_id, cursor.lastrowid, now, now, now, now),
+            )
+        found = self.get_delivery(integration_id, int(delivery.lastrowid or 0))
+        assert found is not None
+        return found
+
+    # -- deliveries -------------------------------------------------------------------
+
+    _SELECT_DELIVERY = (
+        "SELECT d.*, e.message_id, e.body FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+    )
+
+    def due_deliveries(self, integration_id: str, now: float, limit: int) -> list[Delivery]:
+        rows = self._rows(
+            f"{self._SELECT_DELIVERY} WHERE d.integration_id = ? AND d.status = 'pending'"
+            " AND d.test = 0 AND d.next_attempt_at <= ? ORDER BY d.event_seq LIMIT ?",
+            (integration_id, now, limit),
+        )
+        return [delivery_from(row) for row in rows]
+
+    def next_due_at(self, integration_ids: Sequence[str]) -> float | None:
+        if not integration_ids:
+            return None
+        marks = ",".join("?" * len(integration_ids))
+        rows = self._rows(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND test = 0"
+            f" AND integration_id IN ({marks})",
+            list(integration_ids),
+        )
+        value = rows[0][0]
+        return None if value is None else float(value)
+
+    def save_deliveries(self, deliveries: Iterable[Delivery], now: float) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET status = ?, attempts = ?, queued_at = ?,"
+                " next_attempt_at = ?, outcome = ?, requests = ?, response_status = ?,"
+                " revision = ?, history = ?, updated_at = ? WHERE id = ?",
+                [
+                    (
+                        d.status,
+                        d.attempts,
+                        d.queued_at,
+                        d.next_attempt_at,
+                        _dumps(d.outcome),
+                        _dumps(d.requests),
+                        d.response_status,
+                        d.revision,
+                        _dumps(d.history),
+                        now,
+                        d.id,
+                    )
+                    for d in deliveries
+                ],
+            )
+
+    def get_delivery(self, integration_id: str, delivery_id: int) -> Delivery | None:
+        rows = self._rows(
+            f"{self._SELECT_DELIVERY} WHERE d.integration_id = ? AND d.id = ?",
+            (integration_id, delivery_id),
+        )
+        return delivery_from(rows[0]) if rows else None
+
+    def list_deliveries(
+        self,
+        integration_id: str,
+        *,
+        status: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Delivery]:
+        """Newest first; `before_id` continues a page (keyset pagination)."""
+        sql = f"{self._SELECT_DELIVERY} WHERE d.integration_id = ?"
+        params: list[Any] = [integration_id]
+        if status is not None:
+            sql += " AND d.status = ?"
+            params.append(status)
+        if before_id is not None:
+            sql += " AND d.id < ?"
+            params.append(before_id)
+        rows = self._rows(sql + " ORDER BY d.id DESC LIMIT ?", [*params, limit])
+        return [delivery_from(row) for row in rows]
+
+    def counts(self, integration_id: str) -> dict[str, int]:
+        rows = self._rows(
+            "SELECT status, COUNT(*) FROM deliveries WHERE integration_id = ? GROUP BY status",
+            (integration_id,),
+        )
+        found = {status: 0 for status in DELIVERY_STATUSES}
+        found.update({row[0]: row[1] for row in rows})
+        return found
+
+    def requeue_dead_letters(
+        self,
+        integration_id: str,
+        now: float,
+        delivery_ids: Sequence[int] | None = None,
+        message_ids: Sequence[str] | None = None,
+    ) -> list[int]:
+        """Dead-lettered deliveries back to pending, with fresh attempt and age budgets."""
+        sql = (
+            "SELECT d.id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+            " WHERE d.integration_id = ? AND d.status = 'dead_lettered'"
+        )
+        params: list[Any] = [integration_id]
+        if delivery_ids is not None or message_ids is not None:
+            ids, messages = list(delivery_ids or ()), list(message_ids or ())
+            sql += (
+                f" AND (d.id IN ({','.join('?' * len(ids))})"
+                f" OR e.message_id IN ({','.join('?' * len(messages))}))"
+            )
+            params += [*ids, *messages]
+        with self._transaction() as db:
+            chosen = [row[0] for row in db.execute(sql + " ORDER BY d.id", params)]
+            db.executemany(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, queued_at = ?,"
+                " next_attempt_at = ?, test = 0, updated_at = ? WHERE id = ?",
+                [(now, now, now, delivery_id) for delivery_id in chosen],
+            )
+        return chosen
