@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from .config import CustomerIoConfig
 from .destination import CustomerIoDestination, validate_config
+from .harness import SAMPLE_TYPES
 from .logging import redact_secrets
 
 PROG = "signal-cio"
@@ -154,6 +156,54 @@ def preview(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def test_event(args: argparse.Namespace) -> int:
+    """Deliver sample or file events one by one; print requests, statuses, outcomes, person."""
+    import asyncio
+
+    from .harness import run_test_events, sample_event
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.file:
+        try:
+            with _open_input(args.file) as stream:
+                read = list(read_events(stream))
+        except OSError as error:
+            print(f"{PROG}: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
+            return EXIT_USAGE
+        events = [event if not_json is None else "" for _, event, not_json in read]
+    else:
+        events = [sample_event(args.type, args.user_id)]
+    for result in asyncio.run(run_test_events(config, events)):
+        print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
+    return EXIT_OK
+
+
+def demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    # The demo prints its own report; delivery log lines would only drown it.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    return run_demo()
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the reference host (needs the `host` extra); imported only when asked for."""
+    from .host.serve import serve as run_host
+
+    return run_host(args)
+
+
+def emulator(args: argparse.Namespace) -> int:
+    """Run the local Customer.io emulator (needs the `host` extra); imported only when asked for."""
+    from .emulator.command import run_command
+
+    return run_command(args, PROG)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Customer.io destination for Signal-style CDP hosts."
@@ -172,6 +222,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("file", nargs="?", default="-", metavar="FILE", help="events; - is stdin")
     show.set_defaults(run=preview)
+
+    send = commands.add_parser(
+        "test-event",
+        help="deliver test events and show the requests, statuses and outcomes",
+        description="Deliver a sample event (or each event of a file) through the destination, "
+        "one at a time, and print per event one JSON line: the requests sent (no credentials), "
+        "their statuses, the outcome, and the person as the local emulator now holds it.",
+    )
+    send.add_argument("--config", required=True, metavar="CONFIG.json", help="destination config")
+    send.add_argument("--type", choices=SAMPLE_TYPES, default="track", help="sample event type")
+    send.add_argument("--user-id", default="test-user-1", help="userId of the sample event")
+    send.add_argument(
+        "--file", metavar="EVENTS", help="events to send instead (JSON Lines or array)"
+    )
+    send.set_defaults(run=test_event)
+
+    show_demo = commands.add_parser(
+        "demo",
+        help="run the fixture events through the destination into a local emulator",
+        description="Start the local Customer.io emulator, send the shipped fixture events "
+        "through the destination and print a summary. Needs no network and no arguments.",
+    )
+    show_demo.set_defaults(run=demo)
+
+    host = commands.add_parser(
+        "serve",
+        help="run the reference host: install API, signed ingestion, delivery, /live",
+        description="Serve the reference Signal host with uvicorn. The admin token comes from "
+        "SIGNAL_ADMIN_TOKEN and the event signing secret from SIGNAL_SIGNING_SECRET; "
+        "either one missing is generated and printed once. Retry budgets default to the "
+        "README's.",
+    )
+    host.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    host.add_argument("--port", type=int, default=8000, help="port to listen on")
+    host.add_argument("--db", default="signal-host.db", help="SQLite file; :memory: keeps nothing")
+    host.add_argument("--batch-size", type=int, help="events per delivery call (default 100)")
+    host.add_argument("--max-attempts", type=int, help="tries before dead-lettering (20)")
+    host.add_argument("--max-age", type=float, metavar="SECONDS", help="retry window (86400)")
+    host.add_argument("--base-delay", type=float, metavar="SECONDS", help="first backoff (1)")
+    host.add_argument("--max-delay", type=float, metavar="SECONDS", help="backoff cap (600)")
+    host.set_defaults(run=serve)
+
+    emulate = commands.add_parser(
+        "emulator",
+        help="run the local Customer.io Track API emulator (US and EU) until Ctrl-C",
+        description="Serve Customer.io's Track API (v1, v2, region lookup) and the App API key "
+        "check for both regions on loopback, with an inspection API under /_emulator/.",
+    )
+    emulate.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    emulate.add_argument("--us-port", type=int, default=8010, help="US region port")
+    emulate.add_argument("--eu-port", type=int, default=8011, help="EU region port")
+    emulate.add_argument(
+        "--workspaces",
+        metavar="FILE.json",
+        help="workspaces to serve: {site_id, track_api_key, app_api_key, region} objects "
+        "(a destination config works too); default: the demo workspaces",
+    )
+    emulate.set_defaults(run=emulator)
     return parser
 
 

@@ -6,18 +6,16 @@ The client sees operations and rendered requests, never canonical event fields.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
 from .config import CustomerIoConfig
 from .operations import Mapped, Operation
 from .outcomes import Outcome, classify_status, transport_failure, worst
-from .render import BATCH_PATH, Request, render_v1, render_v2
+from .render import BATCH_PATH, Request, dump_json, encode_body, render_v1, render_v2
 
 MAX_BATCH_BYTES = 500 * 1024
 MAX_ITEM_BYTES = 32 * 1024
@@ -26,10 +24,6 @@ REGION_PATH = "/api/v1/accounts/region"
 USER_AGENT = "signal-dest-cio/0.1"
 
 _BATCH_OPEN, _BATCH_CLOSE = b'{"batch":[', b"]}"
-
-
-def dump_json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class RequestPacer:
@@ -109,14 +103,41 @@ def pack_batches(items_per_event: list[list[_Item]]) -> list[_Batch]:
     return batches
 
 
-def _chain_key(index: int, mapped: Mapped) -> str:
-    """Events about the same person are sent in order; others run side by side."""
+def _identities(mapped: Mapped) -> list[str]:
+    """Every person and anonymous id an event touches (a merge touches two people)."""
+    keys = []
     for op in mapped.operations:
-        if op.person is not None:
-            return "p:" + op.person.value
+        keys += ["p:" + p.value for p in (op.person, op.secondary) if p is not None]
         if op.anonymous_id:
-            return "a:" + op.anonymous_id
-    return f"e:{index}"
+            keys.append("a:" + op.anonymous_id)
+    return keys
+
+
+def ordered_chains(events: Sequence[Mapped]) -> list[list[int]]:
+    """Event indexes grouped so that events sharing any identity are sent in input order.
+
+    Identities are joined transitively (union-find): an anonymous page, the identify
+    that merges it, and an alias folding an old id into that person form one chain.
+    Events with nothing in common run side by side.
+    """
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    owners = []
+    for index, mapped in enumerate(events):
+        keys = _identities(mapped) or [f"e:{index}"]
+        for key in keys[1:]:
+            parent[root(key)] = root(keys[0])
+        owners.append(keys[0])
+    chains: dict[str, list[int]] = {}
+    for index, key in enumerate(owners):
+        chains.setdefault(root(key), []).append(index)
+    return list(chains.values())
 
 
 class TrackClient:
@@ -184,21 +205,19 @@ class _Delivery:
     # -- v1: one request per operation, an event's operations in order -------------
 
     async def _send_v1(self) -> None:
-        chains: dict[str, list[int]] = {}
-        for index, mapped in enumerate(self.events):
-            chains.setdefault(_chain_key(index, mapped), []).append(index)
-
         async def run(chain: list[int]) -> None:
             for index in chain:
                 await self._send_operations(self.events[index].operations, self.results[index])
 
-        await asyncio.gather(*(run(chain) for chain in chains.values()))
+        await asyncio.gather(*(run(chain) for chain in ordered_chains(self.events)))
 
     async def _send_operations(
         self, operations: Sequence[Operation], outcomes: list[Outcome]
     ) -> None:
         for op in operations:
-            outcome, _ = await self.request(render_v1(op))
+            request = render_v1(op)
+            content = None if request.json is None else encode_body(request.json, op)
+            outcome, _ = await self.request(request, content)
             outcomes.append(outcome)
             if outcome.kind != "delivered":
                 return  # later operations of this event wait for its retry
@@ -211,7 +230,7 @@ class _Delivery:
         for index, mapped in enumerate(self.events):
             items = []
             for op in mapped.operations:
-                body = dump_json(render_v2(op))
+                body = encode_body(render_v2(op), op)
                 if len(body) > MAX_ITEM_BYTES:
                     oversized.setdefault(index, []).append(op)  # v2 refuses it; v1 takes it
                 else:

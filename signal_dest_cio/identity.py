@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -35,6 +36,7 @@ class Person:
         return quote(self.value, safe="")
 
 
+@lru_cache(maxsize=4096)  # render asks per operation, and the same people come back
 def identifier_key(value: str) -> IdentifierKey:
     if value.startswith(_CIO_PREFIX) and len(value) > len(_CIO_PREFIX):
         return "cio_id"
@@ -72,4 +74,7 @@ def resolve_person(
 
 
 def too_long(value: str) -> bool:
-    return len(value.encode("utf-8")) > MAX_IDENTIFIER_BYTES
+    # A character is at most 4 UTF-8 bytes, so short values need no encoding to tell.
+    return (
+        len(value) * 4 > MAX_IDENTIFIER_BYTES and len(value.encode("utf-8")) > MAX_IDENTIFIER_BYTES
+    )

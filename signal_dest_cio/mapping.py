@@ -7,7 +7,8 @@ come back as warnings on `Mapped`.
 
 from __future__ import annotations
 
-import json
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from .events import (
     parse_event,
 )
 from .identity import Person, resolve_person, too_long
-from .operations import Device, Mapped, Operation, Refused
+from .operations import Device, Mapped, Operation, Refused, compact_json, compact_json_text
 from .timestamps import convert_iso_dates, to_epoch_ms, to_unix_seconds
 
 MAX_NAME_BYTES = 100
@@ -42,6 +43,8 @@ PERSON_LIFECYCLE = {
 }
 _IDENTITY_TRAITS = {"userId", "user_id", "anonymousId", "anonymous_id"}
 _PAGE_FIELDS = ("url", "path", "referrer", "search", "title")
+# Where a JSON text may hold an ISO-8601 date string: `"YYYY-` (\d as the date regex has it).
+_MAY_HOLD_DATE = re.compile(r'"\d{4}-').search
 
 
 class _Refusal(Exception):
@@ -91,25 +94,35 @@ class _Context:
             )
         return self.person
 
-    def data(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Event data: timestamps converted, and no more than 100,000 bytes."""
-        if self.config.convert_timestamps:
-            values = convert_iso_dates(values)
+    def data(self, values: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """Event data (a new dict, timestamps converted) and its compact JSON.
+
+        The JSON is what the 100,000-byte limit is measured on; it travels with the
+        operation so that rendering splices it in instead of encoding it again.
+        """
+        values = dict(values)
         try:
-            size = len(_compact_json(values))
-        except ValueError:
+            text = compact_json_text(values)
+            # Converting dates walks every value in Python, which costs more than encoding
+            # in C. A date string shows in the JSON as a quote, four digits and `-`, so the
+            # walk (and a second encoding) happens only when the encoding has one.
+            if self.config.convert_timestamps and _MAY_HOLD_DATE(text):
+                values = convert_iso_dates(values)
+                text = compact_json_text(values)
+            encoded = text.encode()
+        except ValueError:  # NaN or Infinity (or a lone surrogate, which UTF-8 cannot carry)
             raise _Refusal(
                 "invalid_value",
                 "event data holds NaN or Infinity, which JSON cannot carry",
                 "properties",
             ) from None
-        if size > MAX_DATA_BYTES:
+        if len(encoded) > MAX_DATA_BYTES:
             raise _Refusal(
                 "payload_too_large",
-                f"event data is {size} bytes; Customer.io accepts at most {MAX_DATA_BYTES}",
+                f"event data is {len(encoded)} bytes; Customer.io accepts at most {MAX_DATA_BYTES}",
                 "properties",
             )
-        return values
+        return values, encoded
 
     def attributes(self, values: dict[str, Any], where: str) -> dict[str, Any]:
         """Person/object attributes: timestamps converted, oversized ones dropped."""
@@ -133,19 +146,20 @@ class _Context:
         return encoded[:MAX_NAME_BYTES].decode("utf-8", "ignore")
 
 
-def _compact_json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-
-
 def _value_problem(value: Any) -> str | None:
     """Why an attribute value cannot be sent, or None when it can."""
     if isinstance(value, str):
         size = len(value.encode())
-    else:
+    elif isinstance(value, float):
+        # A float's JSON is a few bytes at most; only NaN and Infinity have none.
+        return None if math.isfinite(value) else "not_json"
+    elif isinstance(value, (dict, list)):
         try:
-            size = len(_compact_json(value)) if isinstance(value, (dict, list, float)) else 0
+            size = len(compact_json(value))
         except ValueError:
-            return "not_json"  # NaN or Infinity
+            return "not_json"  # NaN or Infinity inside
+    else:
+        size = 0
     return "value_over_1000_bytes" if size > MAX_ATTRIBUTE_VALUE_BYTES else None
 
 
@@ -190,7 +204,13 @@ def _identify(ctx: _Context, traits: dict[str, Any]) -> Operation:
             attributes["created_at"] = created_at
     if ctx.anonymous_id:
         attributes["anonymous_id"] = ctx.anonymous_id
-    return Operation("identify", person=person, attributes=attributes, timestamp=ctx.seconds)
+    return Operation(
+        "identify",
+        person=person,
+        anonymous_id=ctx.anonymous_id,  # not rendered (it is in the attributes); orders sends
+        attributes=attributes,
+        timestamp=ctx.seconds,
+    )
 
 
 def _map_identify(ctx: _Context, event: IdentifyEvent) -> list[Operation]:
@@ -204,14 +224,16 @@ def _activity(ctx: _Context, action: str, name: str, data: dict[str, Any]) -> Op
             f"{ctx.event.type} needs userId, an email, or anonymousId",
             "user_id",
         )
+    attributes, data_json = ctx.data(data)
     return Operation(
         action,  # type: ignore[arg-type]
         person=ctx.person,
         anonymous_id=ctx.anonymous_id,
         name=name,
-        attributes=ctx.data(data),
+        attributes=attributes,
         timestamp=ctx.seconds,
         event_id=ctx.event_id,
+        data_json=data_json,
     )
 
 
@@ -281,7 +303,7 @@ def _map_track(ctx: _Context, event: TrackEvent) -> list[Operation]:
         operations = []
     if ctx.config.identify_on_track and event.context.traits and ctx.person is not None:
         operations.insert(0, _identify(ctx, dict(event.context.traits)))
-    operations.append(_activity(ctx, "event", ctx.name(name), dict(event.properties)))
+    operations.append(_activity(ctx, "event", ctx.name(name), event.properties))
     return operations
 
 
@@ -303,7 +325,7 @@ def _map_screen(ctx: _Context, event: ScreenEvent) -> list[Operation]:
     name = _text(event.name) or _text(event.properties.get("name"))
     if name is None:
         raise _Refusal("missing_event_name", "screen has no name", "name")
-    return [_activity(ctx, "screen", ctx.name(name), dict(event.properties))]
+    return [_activity(ctx, "screen", ctx.name(name), event.properties)]
 
 
 def _map_group(ctx: _Context, event: GroupEvent) -> list[Operation]:
@@ -353,7 +375,8 @@ def map_event(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
     event = raw if isinstance(raw, _EVENT_CLASSES) else parse_event(raw)
     if isinstance(event, InvalidEvent):
         return Refused("rejected", event.code, event.message, event.field, event.message_id)
-    if config.respect_consent and consent_denied(event.context.consent, config.consent_category):
+    consent = event.context.consent
+    if config.respect_consent and consent and consent_denied(consent, config.consent_category):
         return Refused(
             "filtered",
             "consent_denied",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +21,21 @@ Action = Literal[
     "merge",
     "object_identify",
 ]
+
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def compact_json_text(value: Any) -> str:
+    """JSON as it goes over the wire (compact, not ASCII-escaped); NaN or Infinity raise
+    ValueError. One encoder serves every call: `json.dumps` with options builds one each time.
+    """
+    return _COMPACT.encode(value)
+
+
+def compact_json(value: Any) -> bytes:
+    """`compact_json_text` as UTF-8 bytes (a lone surrogate raises UnicodeEncodeError)."""
+    return _COMPACT.encode(value).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +61,9 @@ class Operation:
     secondary: Person | None = None  # merge: the person merged away
     object_type_id: str | None = None  # object_identify (group)
     object_id: str | None = None
+    # event/page/screen: `compact_json(attributes)`, made when the mapper measured the
+    # data against its size limit; rendering splices it in rather than encode it twice.
+    data_json: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ Paths are relative to the Track API base URL; the client adds the host.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,8 @@ JsonObject = dict[str, Any]
 ENTITY_PATH = "/api/v2/entity"
 BATCH_PATH = "/api/v2/batch"
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 @dataclass(frozen=True, slots=True)
 class Request:
@@ -24,8 +27,9 @@ class Request:
     json: JsonObject | None = None
 
 
-def _without_none(values: JsonObject) -> JsonObject:
-    return {key: value for key, value in values.items() if value is not None}
+def _without_none(*pairs: tuple[str, Any]) -> JsonObject:
+    # Pairs, not a dict to filter: one dict built per body instead of two.
+    return {key: value for key, value in pairs if value is not None}
 
 
 def _customer(person: Person | None, suffix: str = "") -> str:
@@ -35,24 +39,20 @@ def _customer(person: Person | None, suffix: str = "") -> str:
 
 def _device_body(device: Device, token_key: str) -> JsonObject:
     return _without_none(
-        {
-            token_key: device.token,
-            "platform": device.platform,
-            "last_used": device.last_used,
-            "attributes": device.attributes or None,
-        }
+        (token_key, device.token),
+        ("platform", device.platform),
+        ("last_used", device.last_used),
+        ("attributes", device.attributes or None),
     )
 
 
 def _activity_body(op: Operation) -> JsonObject:
     return _without_none(
-        {
-            "name": op.name,
-            "type": op.action,
-            "data": op.attributes,
-            "timestamp": op.timestamp,
-            "id": op.event_id,
-        }
+        ("name", op.name),
+        ("type", op.action),
+        ("data", op.attributes),
+        ("timestamp", op.timestamp),
+        ("id", op.event_id),
     )
 
 
@@ -137,12 +137,10 @@ def render_v2(op: Operation) -> JsonObject:
     elif action in ("event", "page", "screen"):
         item.update(
             _without_none(
-                {
-                    "id": op.event_id,
-                    "name": op.name,
-                    "timestamp": op.timestamp,
-                    "attributes": op.attributes,
-                }
+                ("id", op.event_id),
+                ("name", op.name),
+                ("timestamp", op.timestamp),
+                ("attributes", op.attributes),
             )
         )
     elif action == "add_device":
@@ -152,6 +150,39 @@ def render_v2(op: Operation) -> JsonObject:
         assert op.device is not None
         item["device"] = {"token": op.device.token}
     return item
+
+
+def dump_json(value: Any) -> bytes:
+    """A request body as it goes over the wire: compact JSON, UTF-8."""
+    return _ENCODER.encode(value).encode()
+
+
+def encode_body(body: JsonObject, op: Operation) -> bytes:
+    """`dump_json(body)` for a body rendered from `op`, byte for byte.
+
+    Event data was already encoded by the mapper (to measure it against the
+    100,000-byte limit) and is most of an event's bytes: when the body holds it
+    (`attributes` in v2, `data` in v1), those bytes are spliced in between the
+    encoded keys around it instead of being encoded a second time.
+    """
+    if op.data_json is not None:
+        for key, encoded_key in _DATA_KEYS.items():
+            if body.get(key) is op.attributes:
+                return _dump_with(body, key, encoded_key + op.data_json)
+    return dump_json(body)
+
+
+_DATA_KEYS = {"attributes": b'"attributes":', "data": b'"data":'}
+
+
+def _dump_with(body: JsonObject, key: str, pair: bytes) -> bytes:
+    keys = list(body)
+    at = keys.index(key)
+    before, after = keys[:at], keys[at + 1 :]
+    # The v2 item ends with its data, so the common case encodes one small dict.
+    head = dump_json({name: body[name] for name in before})[:-1] + b"," if before else b"{"
+    tail = b"," + dump_json({name: body[name] for name in after})[1:] if after else b"}"
+    return head + pair + tail
 
 
 def render_preview(op: Operation, api: str) -> Request:

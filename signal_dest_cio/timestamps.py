@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import date
 from typing import Any
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # Epoch numbers above this are milliseconds (1e11 s is the year 5138).
 _MILLISECONDS_ABOVE = 1e11
 # ULID time is 48 bits of milliseconds; no time we accept lies beyond it.
@@ -27,19 +26,17 @@ def _parse_iso_ms(text: str) -> int | None:
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, offset = match.groups()
+    hours, minutes, seconds = int(hour or 0), int(minute or 0), int(second or 0)
+    # The ranges `datetime` enforces, checked by hand: every event's time comes through
+    # here, and day arithmetic on an ordinal is cheaper than building and subtracting
+    # datetimes. `date` still validates the day (no 30 February, no year 0).
+    if hours > 23 or minutes > 59 or seconds > 59:
+        return None
     try:
-        moment = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            tzinfo=UTC,
-        )
+        days = date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
     except ValueError:
         return None
-    ms = (moment - _EPOCH) // _ONE_MS
+    ms = (((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000
     if fraction:
         ms += int(fraction[:3].ljust(3, "0"))
     if offset and offset not in "Zz":
@@ -63,15 +60,15 @@ def to_epoch_ms(value: Any) -> int | None:
     Accepts ISO-8601 text (any number of fraction digits, `Z`, offsets, naive
     means UTC), epoch numbers (over 1e11 means milliseconds) and digit strings.
     """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        ms = _epoch_number_ms(value)
-    elif isinstance(value, str):
+    if isinstance(value, str):  # the usual case first: every event's time comes through here
         text = value.strip()
         ms = _parse_iso_ms(text)
         if ms is None and re.fullmatch(r"-?\d+(?:\.\d+)?", text):
             ms = _epoch_number_ms(float(text))
+    elif isinstance(value, bool):
+        return None
+    elif isinstance(value, (int, float)):
+        ms = _epoch_number_ms(value)
     else:
         return None
     if ms is None or abs(ms) > MAX_EPOCH_MS:
@@ -96,12 +93,28 @@ def iso_to_unix_seconds(value: str) -> int | None:
 
 
 def convert_iso_dates(value: Any) -> Any:
-    """`value` with every strict ISO-8601 string inside it (nested too) as unix seconds."""
-    if isinstance(value, str):
-        seconds = iso_to_unix_seconds(value)
-        return value if seconds is None else seconds
+    """`value` with every strict ISO-8601 string inside it (nested too) as unix seconds.
+
+    New dicts and lists are built; the caller's are never changed. This runs over
+    every property of every event, so a dict's values are handled inline rather
+    than with a call each, and a string is parsed only when it could be a date at
+    all: 10 characters or more with `-` at index 4, as `YYYY-` requires.
+    """
     if isinstance(value, dict):
-        return {key: convert_iso_dates(item) for key, item in value.items()}
+        converted = {}
+        for key, item in value.items():
+            if isinstance(item, str):
+                if len(item) >= 10 and item[4] == "-":
+                    seconds = iso_to_unix_seconds(item)
+                    if seconds is not None:
+                        item = seconds
+            elif isinstance(item, (dict, list)):
+                item = convert_iso_dates(item)
+            converted[key] = item
+        return converted
     if isinstance(value, list):
         return [convert_iso_dates(item) for item in value]
+    if isinstance(value, str) and len(value) >= 10 and value[4] == "-":
+        seconds = iso_to_unix_seconds(value)
+        return value if seconds is None else seconds
     return value

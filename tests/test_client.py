@@ -733,3 +733,26 @@ async def test_two_destinations_of_one_workspace_share_the_rate() -> None:
         )
     # 12 starts between them at 50/s: at least 11 intervals of 20 ms.
     assert time.monotonic() - started >= 0.21
+
+
+def test_events_sharing_any_identity_form_one_ordered_chain() -> None:
+    from signal_dest_cio.client import ordered_chains
+    from signal_dest_cio.mapping import map_event
+    from signal_dest_cio.operations import Mapped
+
+    config = CustomerIoConfig(
+        site_id="chains", tracking_api_key="k-chain", api_key="a-chain", region="us"
+    )
+    raw = [
+        {"type": "page", "anonymousId": "anon-1", "name": "Home"},
+        {"type": "identify", "userId": "old-id", "traits": {"plan": "x"}},
+        {"type": "track", "userId": "someone-else", "event": "Other"},
+        {"type": "identify", "userId": "u1", "anonymousId": "anon-1"},
+        {"type": "alias", "userId": "u1", "previousId": "old-id"},
+    ]
+    mapped = [map_event(event, config) for event in raw]
+    assert all(isinstance(m, Mapped) for m in mapped)
+
+    chains = sorted(ordered_chains(mapped))  # type: ignore[arg-type]
+
+    assert chains == [[0, 1, 3, 4], [2]]

@@ -1,0 +1,46 @@
+"""`signal-cio emulator`: both regions on loopback until Ctrl-C (cli.py imports this lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .server import EmulatorUrls, run_emulator
+from .state import EmulatorState
+from .workspaces import default_state, load_workspaces
+
+DEMO_KEYS = "examples/config.json (US) and examples/config.eu.json (EU)"
+
+
+def run_command(args: argparse.Namespace, prog: str = "signal-cio") -> int:
+    """Exit 0 after Ctrl-C, 2 for a bad --workspaces file or host, 1 when a port is taken."""
+    if args.workspaces:
+        try:
+            state = EmulatorState(load_workspaces(args.workspaces))
+        except (OSError, ValueError) as error:
+            print(f"{prog}: cannot use --workspaces {args.workspaces}: {error}", file=sys.stderr)
+            return 2
+        keys = f"in {args.workspaces}"
+    else:
+        state = default_state()
+        keys = f"the demo keys, as in {DEMO_KEYS}"
+
+    def announce(urls: EmulatorUrls) -> None:
+        print("Customer.io emulator: Track API v1/v2, region lookup, App API key check")
+        print(f"  US  {urls.us}")
+        print(f"  EU  {urls.eu}")
+        for workspace in state.workspaces:
+            print(f"  workspace {workspace.site_id} ({workspace.region.upper()})")
+        print(f"  keys: {keys} (not printed)")
+        print(f"  inspect: {urls.us}/_emulator/workspaces/<site_id>/people")
+        print("  Ctrl-C stops it.", flush=True)
+
+    try:
+        run_emulator(state, args.host, args.us_port, args.eu_port, on_ready=announce)
+    except ValueError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"{prog}: cannot listen on {args.host}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,111 @@
+"""The inspection API under /_emulator/: what the workspaces hold, the request log, faults.
+
+No Track credentials, loopback callers only, and never a key in an answer:
+
+    GET    /_emulator/workspaces                               site ids, regions, counts
+    GET    /_emulator/workspaces/{site_id}                     one workspace's summary
+    GET    /_emulator/workspaces/{site_id}/people              {"people": [person, ...]}
+    GET    /_emulator/workspaces/{site_id}/people/{identifier} one person (404 if unknown)
+    GET    /_emulator/workspaces/{site_id}/anonymous           {"events": [...]} not yet merged
+    GET    /_emulator/workspaces/{site_id}/objects             {"objects": [...]} from group calls
+    GET    /_emulator/requests                                 {"requests": [...]} Track/App calls
+    GET    /_emulator/faults                                   {"faults": [...]} still pending
+    POST   /_emulator/faults                                   add one fault (see faults.py)
+    DELETE /_emulator/faults                                   clear pending faults
+    POST   /_emulator/reset                                    forget all data, keep workspaces
+
+A person is `{"cio_id", "identifiers": {"id", "email", "cio_id"}, "attributes",
+"created_at", "devices": [{"token", "platform", "last_used", "attributes"}],
+"activity": [{"type", "name", "data", "timestamp", "id"}], "anonymous_ids",
+"suppressed", "relationships"}`; `{identifier}` is read like a v1 path segment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from .faults import Fault
+from .state import EmulatorState
+
+
+def _loopback_only(request: Request) -> None:
+    host = request.client.host if request.client else ""
+    try:
+        allowed = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        allowed = False
+    if not allowed:
+        raise HTTPException(403, "the inspection API answers loopback callers only")
+
+
+def inspection_router(state: EmulatorState) -> APIRouter:
+    router = APIRouter(prefix="/_emulator", dependencies=[Depends(_loopback_only)])
+
+    def site(site_id: str) -> str:
+        site_id = unquote(site_id)
+        if state.workspace(site_id) is None:
+            raise HTTPException(404, f"no workspace {site_id!r}")
+        return site_id
+
+    @router.get("/workspaces")
+    async def workspaces() -> dict[str, Any]:
+        return {"workspaces": [state.workspace_view(w.site_id) for w in state.workspaces]}
+
+    @router.get("/workspaces/{site_id}")
+    async def workspace(site_id: str) -> dict[str, Any]:
+        return state.workspace_view(site(site_id))
+
+    @router.get("/workspaces/{site_id}/people")
+    async def people(site_id: str) -> dict[str, Any]:
+        return {"people": state.people_view(site(site_id))}
+
+    @router.get("/workspaces/{site_id}/people/{identifier}")
+    async def person(site_id: str, identifier: str) -> dict[str, Any]:
+        found = state.person_view(site(site_id), unquote(identifier))
+        if found is None:
+            raise HTTPException(404, "no such person")
+        return found
+
+    @router.get("/workspaces/{site_id}/anonymous")
+    async def anonymous(site_id: str) -> dict[str, Any]:
+        return {"events": state.anonymous_view(site(site_id))}
+
+    @router.get("/workspaces/{site_id}/objects")
+    async def objects(site_id: str) -> dict[str, Any]:
+        return {"objects": state.objects_view(site(site_id))}
+
+    @router.get("/requests")
+    async def requests() -> dict[str, Any]:
+        return {"requests": state.request_log()}
+
+    @router.get("/faults")
+    async def faults() -> dict[str, Any]:
+        return {"faults": state.faults.pending()}
+
+    @router.post("/faults")
+    async def add_fault(request: Request) -> Response:
+        try:
+            fault = Fault.model_validate_json(await request.body())
+        except ValidationError as error:
+            details = [{"loc": e["loc"], "msg": e["msg"]} for e in error.errors()]
+            return JSONResponse({"error": "invalid fault", "details": details}, 422)
+        state.faults.add(fault)
+        return JSONResponse({"faults": state.faults.pending()}, 201)
+
+    @router.delete("/faults")
+    async def clear_faults() -> dict[str, Any]:
+        state.faults.clear()
+        return {"faults": []}
+
+    @router.post("/reset")
+    async def reset() -> dict[str, Any]:
+        state.reset()
+        return {"reset": True}
+
+    return router

@@ -1,0 +1,131 @@
+"""Raw ASGI middleware: keep paths percent-encoded, log Track requests, play faults.
+
+How a fault looks to the client, by how the emulator runs:
+
+- under uvicorn (`server.py`), whose protocol puts a `close the connection`
+  callable in `scope["extensions"]`:
+  - "drop": the connection is closed with no response; an httpx client raises
+    `httpx.RemoteProtocolError` ("Server disconnected without sending a response"),
+    `requests` a `ConnectionError` (which the official `customerio` client retries,
+    then wraps in `CustomerIOException`). The request is not applied.
+  - "slow": the request is applied, and its answer is held back `seconds`, so a
+    client with a shorter timeout raises `httpx.ReadTimeout`.
+- in-process (`httpx.ASGITransport`, no connection to close, no timeouts):
+  - "drop" raises `ConnectionDropped`, an `httpx.RemoteProtocolError`, out of the
+    app; ASGITransport re-raises it, so the caller sees the same exception as over
+    a socket. The request is not applied.
+  - "slow" applies the request, then raises `httpx.ReadTimeout` at once (the
+    timeout the client would have hit), without sleeping.
+
+The destination turns both into `retry` outcomes (`connection_error`, `timeout`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .faults import Fault
+from .state import EmulatorState
+
+# The scope extension server.py's protocol sets: a callable that closes the connection.
+CLOSE_CONNECTION = "signal_emulator.close_connection"
+# Routes write the authenticated site_id here, for the request log.
+NOTE_KEY = "signal_emulator.note"
+INSPECTION_PREFIX = "/_emulator"
+
+
+class ConnectionDropped(httpx.RemoteProtocolError):
+    """Raised in-process for a "drop" fault: the caller sees a transport failure."""
+
+
+class EmulatorMiddleware:
+    def __init__(self, app: ASGIApp, state: EmulatorState, region: str) -> None:
+        self.app = app
+        self.state = state
+        self.region = region
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Route on the path as sent: an identifier `a%2Fb` must stay one path segment.
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        path = raw.split(b"?", 1)[0].decode("latin-1")
+        scope["path"] = path
+        if path.startswith(INSPECTION_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        note: dict[str, Any] = {}
+        scope[NOTE_KEY] = note
+        record: dict[str, Any] = {
+            "time": self.state.clock(),
+            "method": scope["method"],
+            "path": path,
+            "region": self.region,
+            "status": None,
+            "workspace": None,
+            "fault": None,
+        }
+
+        async def logged_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                record["status"] = message["status"]
+            await send(message)
+
+        try:
+            fault = self.state.faults.take(self.region, path)
+            if fault is None:
+                await self.app(scope, receive, logged_send)
+            else:
+                record["fault"] = fault.kind
+                await self._play(fault, scope, receive, logged_send)
+        finally:
+            record["workspace"] = note.get("site_id")
+            self.state.log_request(record)
+
+    async def _play(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        close: Callable[[], None] | None = (scope.get("extensions") or {}).get(CLOSE_CONNECTION)
+        if fault.kind == "status":
+            await _answer_status(fault, send)
+        elif fault.kind == "drop":
+            if close is None:
+                raise ConnectionDropped("the emulator dropped the connection (fault)")
+            close()
+            await _wait_for_disconnect(receive)
+        else:  # slow: applied now, answered late
+            held: list[Message] = []
+
+            async def hold(message: Message) -> None:
+                held.append(message)
+
+            await self.app(scope, receive, hold)
+            if close is None:
+                raise httpx.ReadTimeout(f"the emulator answered {fault.seconds}s late (fault)")
+            await asyncio.sleep(fault.seconds)
+            for message in held:
+                await send(message)
+
+
+async def _answer_status(fault: Fault, send: Send) -> None:
+    status = fault.status or 500
+    body = json.dumps({"meta": {"error": f"emulated fault: {status}"}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if fault.retry_after is not None:
+        headers.append((b"retry-after", fault.retry_after.encode("latin-1")))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    """After closing, wait until the server sees it, so it sends no 500 of its own."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            while (await receive())["type"] != "http.disconnect":
+                pass

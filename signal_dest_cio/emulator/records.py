@@ -1,0 +1,135 @@
+"""What an emulated workspace holds: people, their devices and activity, objects.
+
+Plain data with a JSON view each; the rules that change them live in `state.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+IdentifierKind = Literal["id", "email", "cio_id"]
+RegionName = Literal["us", "eu"]
+ActivityType = Literal["event", "page", "screen"]
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """One Customer.io workspace the emulator serves; keys never show in its repr."""
+
+    site_id: str
+    track_api_key: str = field(repr=False)
+    app_api_key: str = field(repr=False)
+    region: RegionName
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A reference to a person: which identifier, and its value (cio_id without `cio_`)."""
+
+    kind: IdentifierKind
+    value: str
+
+
+@dataclass(slots=True)
+class Activity:
+    """One entry of a person's (or the anonymous) activity log."""
+
+    type: ActivityType
+    name: str
+    data: JsonObject
+    timestamp: int
+    id: str | None = None
+    anonymous_id: str | None = None
+    sequence: int = 0  # arrival order, to keep equal timestamps stable
+
+    def view(self) -> JsonObject:
+        shown: JsonObject = {
+            "type": self.type,
+            "name": self.name,
+            "data": self.data,
+            "timestamp": self.timestamp,
+            "id": self.id,
+        }
+        if self.anonymous_id is not None:
+            shown["anonymous_id"] = self.anonymous_id
+        return shown
+
+
+@dataclass(slots=True)
+class Device:
+    token: str
+    platform: str
+    last_used: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def view(self) -> JsonObject:
+        return {
+            "token": self.token,
+            "platform": self.platform,
+            "last_used": self.last_used,
+            "attributes": dict(self.attributes),
+        }
+
+
+@dataclass(slots=True)
+class Person:
+    cio_id: str
+    id: str | None = None
+    email: str | None = None
+    attributes: JsonObject = field(default_factory=dict)
+    attribute_times: dict[str, float] = field(default_factory=dict)  # last applied, per name
+    created_at: int | None = None
+    devices: dict[str, Device] = field(default_factory=dict)  # by token
+    activity: list[Activity] = field(default_factory=list)
+    anonymous_ids: list[str] = field(default_factory=list)
+    suppressed: bool = False
+
+    def identifiers(self) -> dict[str, str]:
+        found = {"id": self.id, "email": self.email, "cio_id": self.cio_id}
+        return {key: value for key, value in found.items() if value is not None}
+
+    def add_activity(self, entries: list[Activity]) -> None:
+        self.activity.extend(entries)
+        self.activity.sort(key=lambda entry: (entry.timestamp, entry.sequence))
+
+    def view(self, relationships: list[JsonObject] | None = None) -> JsonObject:
+        return {
+            "cio_id": self.cio_id,
+            "identifiers": self.identifiers(),
+            "attributes": dict(self.attributes),
+            "created_at": self.created_at,
+            "devices": [device.view() for device in self.devices.values()],
+            "activity": [entry.view() for entry in self.activity],
+            "anonymous_ids": list(self.anonymous_ids),
+            "suppressed": self.suppressed,
+            "relationships": relationships or [],
+        }
+
+
+@dataclass(slots=True)
+class StoredObject:
+    """A custom object (from a group call) and the people related to it, by cio_id."""
+
+    object_type_id: str
+    object_id: str
+    attributes: JsonObject = field(default_factory=dict)
+    relationships: dict[str, JsonObject] = field(default_factory=dict)  # cio_id -> attributes
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.object_type_id, self.object_id)
+
+    def view(self, people: dict[str, Person]) -> JsonObject:
+        related = []
+        for cio_id, attributes in self.relationships.items():
+            person = people.get(cio_id)
+            identifiers = person.identifiers() if person else {"cio_id": cio_id}
+            related.append({"identifiers": identifiers, "relationship_attributes": attributes})
+        return {
+            "object_type_id": self.object_type_id,
+            "object_id": self.object_id,
+            "attributes": dict(self.attributes),
+            "relationships": related,
+        }

@@ -1,0 +1,202 @@
+"""Pure checks of Track API requests: Customer.io's limits and required fields.
+
+Each check returns a list of `Problem`s (empty when all is well); the routes turn
+them into Customer.io's error bodies (v1 `meta.errors`, v2 `errors[]`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .records import Ref
+
+MAX_IDENTIFIER_BYTES = 150
+MAX_EVENT_NAME_BYTES = 100
+MAX_EVENT_DATA_BYTES = 100_000
+MAX_ATTRIBUTE_NAME_BYTES = 150
+MAX_ATTRIBUTE_VALUE_BYTES = 1000
+MAX_ITEM_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+
+ACTIVITY_TYPES = ("event", "page", "screen")
+PLATFORMS = ("ios", "android")
+PERSON_IDENTIFIERS = ("id", "email", "cio_id")
+
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+# 26 Crockford base32 characters; the first is at most 7 (a ULID is 128 bits).
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}", re.IGNORECASE)
+_CIO_PREFIX = "cio_"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    field: str
+    reason: str  # required | invalid | too_long | too_large | unsupported
+    message: str
+
+    def text(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def byte_size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` as compact UTF-8 JSON, the way clients send it."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def is_email(value: str) -> bool:
+    return _EMAIL_SHAPE.fullmatch(value) is not None
+
+
+def is_ulid(value: Any) -> bool:
+    return isinstance(value, str) and _ULID.fullmatch(value) is not None
+
+
+def path_ref(text: str) -> Ref:
+    """A v1 path identifier (already percent-decoded): `cio_` prefix, email shape, else id."""
+    if text.startswith(_CIO_PREFIX) and len(text) > len(_CIO_PREFIX):
+        return Ref("cio_id", text[len(_CIO_PREFIX) :])
+    if is_email(text):
+        return Ref("email", text)
+    return Ref("id", text)
+
+
+def check_identifier(value: Any, field: str) -> list[Problem]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        return [Problem(field, "required", "must be a non-empty string")]
+    if byte_size(value) > MAX_IDENTIFIER_BYTES:
+        return [Problem(field, "too_long", f"must be at most {MAX_IDENTIFIER_BYTES} bytes")]
+    return []
+
+
+def identifiers_ref(
+    value: Any, field: str, *, allow_anonymous: bool = False
+) -> tuple[Ref | None, str | None, list[Problem]]:
+    """(person, anonymous_id, problems) from a v2 `identifiers` (or merge side) object."""
+    allowed = PERSON_IDENTIFIERS + (("anonymous_id",) if allow_anonymous else ())
+    if not isinstance(value, dict):
+        return None, None, [Problem(field, "required", "must be an object")]
+    given = [key for key in allowed if key in value]
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        return None, None, [Problem(f"{field}.{unknown[0]}", "invalid", "unknown identifier")]
+    if len(given) != 1:
+        wanted = " or ".join(allowed)
+        return None, None, [Problem(field, "invalid", f"must hold exactly one of {wanted}")]
+    key = given[0]
+    problems = check_identifier(value[key], f"{field}.{key}")
+    if problems:
+        return None, None, problems
+    text = str(value[key])
+    if key == "anonymous_id":
+        return None, text, []
+    if key == "email" and not is_email(text):
+        return None, None, [Problem(f"{field}.email", "invalid", "is not an email address")]
+    return Ref(key, text), None, []  # type: ignore[arg-type]
+
+
+def check_attributes(value: Any, field: str) -> list[Problem]:
+    """Attribute names up to 150 bytes, values up to 1000 (nested values as compact JSON)."""
+    if not isinstance(value, dict):
+        return [Problem(field, "invalid", "must be an object")]
+    problems = []
+    for name, item in value.items():
+        if byte_size(name) > MAX_ATTRIBUTE_NAME_BYTES:
+            problems.append(
+                Problem(
+                    f"{field}.{name[:40]}",
+                    "too_long",
+                    f"attribute name is over {MAX_ATTRIBUTE_NAME_BYTES} bytes",
+                )
+            )
+            continue
+        size = byte_size(item) if isinstance(item, str) else json_size(item)
+        if size > MAX_ATTRIBUTE_VALUE_BYTES:
+            problems.append(
+                Problem(
+                    f"{field}.{name}",
+                    "too_large",
+                    f"attribute value is over {MAX_ATTRIBUTE_VALUE_BYTES} bytes",
+                )
+            )
+    return problems
+
+
+def check_timestamp(value: Any, field: str) -> list[Problem]:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return []
+    return [Problem(field, "invalid", "must be an integer unix timestamp")]
+
+
+def check_activity(
+    body: dict[str, Any], *, data_field: str, type_field: str | None = "type"
+) -> list[Problem]:
+    """An event, page or screen: name, type, data, timestamp and dedup id."""
+    problems: list[Problem] = []
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(Problem("name", "required", "is required"))
+    elif byte_size(name.strip()) > MAX_EVENT_NAME_BYTES:
+        problems.append(
+            Problem("name", "too_long", f"must be at most {MAX_EVENT_NAME_BYTES} bytes")
+        )
+    if type_field and body.get(type_field) not in (None, *ACTIVITY_TYPES):
+        problems.append(Problem(type_field, "invalid", "must be event, page or screen"))
+    data = body.get(data_field)
+    if data is not None:
+        if not isinstance(data, dict):
+            problems.append(Problem(data_field, "invalid", "must be an object"))
+        elif (size := json_size(data)) > MAX_EVENT_DATA_BYTES:
+            problems.append(
+                Problem(
+                    data_field,
+                    "too_large",
+                    f"is {size} bytes; at most {MAX_EVENT_DATA_BYTES} are accepted",
+                )
+            )
+    problems.extend(check_timestamp(body.get("timestamp"), "timestamp"))
+    if "id" in body and not is_ulid(body["id"]):
+        problems.append(Problem("id", "invalid", "must be a ULID (26 Crockford base32 chars)"))
+    anonymous_id = body.get("anonymous_id")
+    if anonymous_id is not None:
+        problems.extend(check_identifier(anonymous_id, "anonymous_id"))
+    return problems
+
+
+def check_device(value: Any, field: str, token_key: str, *, need_platform: bool) -> list[Problem]:
+    """A device object: v1 names the token `id`, v2 `token`; platform ios or android."""
+    if not isinstance(value, dict):
+        return [Problem(field, "required", "must be an object")]
+    token = value.get(token_key)
+    problems: list[Problem] = []
+    if not isinstance(token, str) or not token:
+        problems.append(Problem(f"{field}.{token_key}", "required", "is required"))
+    if need_platform and value.get("platform") not in PLATFORMS:
+        problems.append(Problem(f"{field}.platform", "invalid", "must be ios or android"))
+    problems.extend(check_timestamp(value.get("last_used"), f"{field}.last_used"))
+    if "attributes" in value:
+        problems.extend(check_attributes(value["attributes"], f"{field}.attributes"))
+    return problems
+
+
+def object_key(value: Any, field: str) -> tuple[tuple[str, str] | None, list[Problem]]:
+    """(object_type_id, object_id) from an object's `identifiers`."""
+    if not isinstance(value, dict):
+        return None, [Problem(field, "required", "must be an object")]
+    type_id, object_id = value.get("object_type_id"), value.get("object_id")
+    problems = [
+        Problem(f"{field}.{key}", "required", "must be a non-empty string")
+        for key, given in (("object_type_id", type_id), ("object_id", object_id))
+        if not isinstance(given, str) or not given
+    ]
+    if problems:
+        return None, problems
+    return (str(type_id), str(object_id)), []

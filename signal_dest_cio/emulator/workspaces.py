@@ -1,0 +1,67 @@
+"""The demo workspaces, and workspaces read from a JSON file.
+
+`default_state()` holds the workspace `examples/config.json` names (US) and an
+EU one (`examples/config.eu.json`); their keys are made-up placeholders.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .records import RegionName, Workspace
+from .state import EmulatorState
+
+DEMO_US = Workspace(
+    site_id="demo-site",
+    track_api_key="example-track-key-not-a-real-secret",
+    app_api_key="example-app-key-not-a-real-secret",
+    region="us",
+)
+DEMO_EU = Workspace(
+    site_id="demo-site-eu",
+    track_api_key="example-eu-track-key-not-a-real-secret",
+    app_api_key="example-eu-app-key-not-a-real-secret",
+    region="eu",
+)
+
+
+def default_state() -> EmulatorState:
+    return EmulatorState([DEMO_US, DEMO_EU])
+
+
+def workspace_from(entry: Any, where: str) -> Workspace:
+    """One workspace from `{site_id, track_api_key, app_api_key, region}`.
+
+    A destination config works too (`tracking_api_key`, `api_key`), so
+    `--workspaces examples/config.json` serves exactly that workspace.
+    """
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: a workspace must be a JSON object")
+    values = {
+        "site_id": entry.get("site_id"),
+        "track_api_key": entry.get("track_api_key", entry.get("tracking_api_key")),
+        "app_api_key": entry.get("app_api_key", entry.get("api_key")),
+        "region": str(entry.get("region", "")).strip().lower(),
+    }
+    for key, value in values.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{where}: {key} is required")
+    if values["region"] not in ("us", "eu"):
+        raise ValueError(f"{where}: region must be us or eu")
+    region: RegionName = "eu" if values["region"] == "eu" else "us"
+    return Workspace(
+        str(values["site_id"]), str(values["track_api_key"]), str(values["app_api_key"]), region
+    )
+
+
+def load_workspaces(path: str | Path) -> list[Workspace]:
+    """Workspaces from a file: one object, a list, or `{"workspaces": [...]}`."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and isinstance(data.get("workspaces"), list):
+        data = data["workspaces"]
+    entries = data if isinstance(data, list) else [data]
+    if not entries:
+        raise ValueError(f"{path}: no workspaces")
+    return [workspace_from(entry, f"{path} [{index}]") for index, entry in enumerate(entries)]
