@@ -8,8 +8,10 @@ stands there (read through the emulator's HTTP inspection API, nothing imported)
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -86,9 +88,12 @@ def _decode(content: bytes) -> Any:
 
 def sample_event(kind: str, user_id: str, message_id: str | None = None) -> dict[str, Any]:
     """A realistic event of each type, for trying a config without writing one."""
-    base: dict[str, Any] = {"type": kind, "userId": user_id}
-    if message_id:
-        base["messageId"] = message_id
+    base: dict[str, Any] = {
+        "type": kind,
+        "userId": user_id,
+        "messageId": message_id or f"test-{uuid.uuid4()}",
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
     samples: dict[str, dict[str, Any]] = {
         "identify": {"traits": {"email": f"{user_id}@example.com", "plan": "trial"}},
         "track": {"event": "feature.used", "properties": {"feature": "dashboards"}},

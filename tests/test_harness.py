@@ -128,3 +128,15 @@ def test_the_test_event_command_prints_one_line_per_event_without_secrets(
     assert lines[1]["outcome"]["code"] == "malformed_json"
     for secret in (TRACK_KEY, APP_KEY):
         assert secret not in out + err
+
+
+def test_sample_events_carry_a_message_id_and_a_valid_timestamp() -> None:
+    from signal_dest_cio.mapping import map_event
+    from signal_dest_cio.operations import Mapped
+
+    first, second = sample_event("track", "u1"), sample_event("track", "u1")
+    result = map_event(first, make_config())
+
+    assert first["messageId"] != second["messageId"]
+    assert isinstance(result, Mapped)
+    assert "timestamp_invalid" not in result.warnings
