@@ -33,10 +33,16 @@ class Person:
     @property
     def path(self) -> str:
         """The value as a v1 path segment: percent-encoded with no safe characters."""
-        return quote(self.value, safe="")
+        return _path_segment(self.value)
 
 
-@lru_cache(maxsize=4096)  # render asks per operation, and the same people come back
+# Render asks for these per operation, and the same people come back: cached.
+@lru_cache(maxsize=4096)
+def _path_segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+@lru_cache(maxsize=4096)
 def identifier_key(value: str) -> IdentifierKey:
     if value.startswith(_CIO_PREFIX) and len(value) > len(_CIO_PREFIX):
         return "cio_id"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -33,7 +34,7 @@ def _parse_iso_ms(text: str) -> int | None:
     if hours > 23 or minutes > 59 or seconds > 59:
         return None
     try:
-        days = date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
+        days = _days_since_epoch(year, month, day)
     except ValueError:
         return None
     ms = (((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000
@@ -44,6 +45,11 @@ def _parse_iso_ms(text: str) -> int | None:
         digits = offset[1:].replace(":", "")
         ms += sign * (int(digits[:2]) * 60 + int(digits[2:4] or 0)) * 60_000
     return ms
+
+
+@lru_cache(maxsize=1024)  # the times in a batch of events fall on a few days
+def _days_since_epoch(year: str, month: str, day: str) -> int:
+    return date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
 
 
 def _epoch_number_ms(value: float) -> int | None:

@@ -15,7 +15,8 @@ from signal_dest_cio.events import EVENT_TYPES
 from signal_dest_cio.identity import identifiers_for
 from signal_dest_cio.mapping import map_event
 from signal_dest_cio.operations import Mapped, Refused
-from signal_dest_cio.render import render_v1, render_v2
+from signal_dest_cio.render import encode_body, render_v1, render_v2
+from signal_dest_cio.timestamps import convert_iso_dates
 
 CONFIGS = [
     make_config(),
@@ -285,3 +286,42 @@ def test_an_identifier_never_lands_in_a_path_unencoded(value: str) -> None:
         assert render_v2(op)["identifiers"] == identifiers_for(value)
     else:
         assert result.code == ("missing_identifier" if not value else "identifier_too_long")
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@MANY
+@given(event=canonical_events(), config=st.sampled_from(CONFIGS))
+def test_encoded_bodies_are_the_rendered_bodies_byte_for_byte(
+    event: dict[str, Any], config: Any
+) -> None:
+    # The client sends encode_body(); it splices in the data the mapper already encoded.
+    result = map_event(event, config)
+    if isinstance(result, Mapped):
+        for op in result.operations:
+            item = render_v2(op)
+            assert encode_body(item, op) == _compact(item)
+            body = render_v1(op).json
+            if body is not None:
+                assert encode_body(body, op) == _compact(body)
+
+
+@MANY
+@given(
+    properties=free_objects
+    | st.fixed_dictionaries({"at": dates, "list": st.lists(dates, max_size=2), "x": free_objects})
+    | st.sampled_from([{"arabic_digits": "٢٠٢٤-01-02"}, {"near": ["2024-1-1", '"2024-x']}])
+)
+def test_event_data_is_the_properties_with_dates_converted_and_encoded(
+    properties: dict[str, Any],
+) -> None:
+    event = {"type": "track", "userId": "u", "event": "E", "properties": properties}
+    result = map_event(event, CONFIGS[0])
+
+    assert isinstance(result, Mapped)
+    (op,) = result.operations
+    assert op.attributes == convert_iso_dates(properties)
+    assert op.attributes is not properties
+    assert op.data_json == _compact(op.attributes)

@@ -1,0 +1,1 @@
+"""Benchmarks for signal-dest-cio: `python -m bench` (see the README's Benchmarks section)."""

@@ -1,0 +1,118 @@
+"""`python -m bench`: run every benchmark, print the table, write results.json and results.png.
+
+Every figure is a ratio of things measured side by side in the same run, so the
+numbers mean something on a busy machine; absolute rates are kept in the JSON
+for context. `--quick` runs the same code on a tiny corpus (the smoke test uses
+it); its numbers only show that everything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from . import corpus, curve, delivery, mapping_cost, memory, report
+from .local import local_server, server_capacity
+
+HERE = Path(__file__).resolve().parent
+
+
+def _settings(quick: bool, memory_events: int | None) -> dict[str, Any]:
+    if quick:
+        return {"mapping_events": 300, "mapping_rounds": 2, "delivery_events": 1_500,
+                "budget": 0.2, "rounds": 1, "backlog": 1_500, "capacity_s": 0.3,
+                "memory_events": memory_events or 2_000, "curve_budget": 0.1, "curve_rounds": 1,
+                "curve_events": 200}  # fmt: skip
+    return {"mapping_events": 5_000, "mapping_rounds": 9, "delivery_events": 20_000,
+            "budget": 2.0, "rounds": 3, "backlog": 20_000, "capacity_s": 2.0,
+            "memory_events": memory_events or 1_000_000, "curve_budget": 1.0, "curve_rounds": 2,
+            "curve_events": 3_000}  # fmt: skip
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run(settings: dict[str, Any], out: Path, seed: int) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "meta": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seed": seed,
+            "settings": settings,
+        }
+    }
+    say("1. mapping cost")
+    lines = corpus.lines(settings["mapping_events"], seed)
+    results["mapping"] = mapping_cost.measure(lines, settings["mapping_rounds"])
+
+    # Identify and track only: what both the official client and the destination send.
+    texts = corpus.lines(settings["delivery_events"], seed)
+    wanted = [text for text in texts if json.loads(text)["type"] in ("identify", "track")]
+    with local_server() as server:
+        say("2. delivery: server capacity")
+        results["delivery"] = {"server_capacity": server_capacity(server, settings["capacity_s"])}
+        for latency in (0, 30):
+            say(f"2. delivery: {latency} ms added")
+            results["delivery"][f"{latency}ms"] = delivery.measure(
+                server, wanted, latency, settings["budget"], settings["rounds"]
+            )
+        say("3. requests per event")
+        results["requests_per_event"] = delivery.requests_per_event(
+            server, wanted, settings["backlog"]
+        )
+        say("4. memory")
+        large_count = settings["memory_events"]
+        with tempfile.TemporaryDirectory(prefix="bench-events-") as folder:
+            path = Path(folder, "events.jsonl")
+            corpus.write_jsonl(path, large_count, seed)
+            small = memory.run_child(path, server.url(0), large_count // 10)
+            large = memory.run_child(path, server.url(0), large_count)
+        results["memory"] = {
+            "small": small,
+            "large": large,
+            "large_over_small": round(large["peak_rss_mb"] / small["peak_rss_mb"], 2),
+        }
+        say("5. cost curve")
+        results["curve"] = curve.measure(
+            server, settings["curve_budget"], settings["curve_rounds"], settings["curve_events"]
+        )
+    curve.plot(results["curve"], str(out / "results.png"))
+    results["targets"] = report.targets(results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny corpus: checks it runs")
+    parser.add_argument(
+        "--memory-events",
+        type=int,
+        help="events in the large memory run (default 1,000,000; --quick: 2,000); "
+        "the small run is a tenth of it",
+    )
+    parser.add_argument("--out", type=Path, default=HERE, help="where results.json/png go")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    # The bench plays the host: the destination's log lines are rendered and dropped.
+    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = run(_settings(args.quick, args.memory_events), args.out, args.seed)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(report.table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""The results table and the targets each figure is held to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _check(name: str, value: float, op: str, target: float) -> dict[str, Any]:
+    met = value <= target if op == "<=" else value >= target
+    return {"target": name, "value": value, "goal": f"{op} {target:g}", "met": met}
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    mapping = results.get("mapping")
+    if mapping:
+        checks.append(_check("mapping cost v2 / JSON floor", mapping["v2_over_floor"], "<=", 3))
+        checks.append(_check("mapping cost v1 / JSON floor", mapping["v1_over_floor"], "<=", 3))
+    delivery = results.get("delivery", {}).get("30ms")
+    if delivery:
+        ratios = delivery["ratios"]
+        checks.append(_check("30 ms: d (v2) / a (official)", ratios["d_over_a"], ">=", 50))
+        checks.append(_check("30 ms: d (v2) / b (official x8)", ratios["d_over_b"], ">=", 10))
+        checks.append(_check("30 ms: c (v1) / b (official x8)", ratios["c_over_b"], ">=", 3))
+    batches = results.get("requests_per_event")
+    if batches:
+        checks.append(_check("v2 batch fill with a backlog", batches["batch_fill"], ">=", 0.9))
+    memory = results.get("memory")
+    if memory:
+        checks.append(
+            _check("peak RSS, large run / small run", memory["large_over_small"], "<=", 1.2)
+        )
+        checks.append(
+            _check("peak RSS of the large run, MB", memory["large"]["peak_rss_mb"], "<=", 150)
+        )
+    return checks
+
+
+CLIENTS = ("a_official", "b_official_8_threads", "c_destination_v1", "d_destination_v2")
+
+
+def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    mapping = results.get("mapping")
+    if mapping:
+        rows += [
+            ("1. mapping", f"{mapping['events']} events, mean {mapping['mean_event_bytes']} B, "
+                           f"median of {mapping['rounds']} interleaved rounds"),
+            ("   v2 (parse, map, render, encode) / floor", f"{mapping['v2_over_floor']}x"),
+            ("   v1 (parse, map, render, encode) / floor", f"{mapping['v1_over_floor']}x"),
+        ]  # fmt: skip
+    delivery = results.get("delivery")
+    if delivery:
+        capacity = delivery["server_capacity"]
+        rows.append(("2. delivery", "events/s per client; ratios are per-round medians"))
+        for latency in ("0ms", "30ms"):
+            run = delivery.get(latency)
+            if not run:
+                continue
+            rows.append((f"   added latency {latency}", ""))
+            for name in (
+                "a_official",
+                "b_official_8_threads",
+                "c_destination_v1",
+                "d_destination_v2",
+            ):
+                client = run[name]
+                rows.append((
+                    f"     {name}",
+                    f"{client['events_per_s']:>9} ev/s  {client['requests_per_event']} req/ev  "
+                    f"server CPU {client['server_cpu_share']:.0%}",
+                ))  # fmt: skip
+            ratios = run["ratios"]
+            rows.append((
+                "     ratios",
+                f"d/a {ratios['d_over_a']}x  d/b {ratios['d_over_b']}x  c/b {ratios['c_over_b']}x  "
+                f"b/a {ratios['b_over_a']}x",
+            ))  # fmt: skip
+        peak = max(
+            delivery[latency][name]["requests_per_event"] * delivery[latency][name]["events_per_s"]
+            for latency in ("0ms", "30ms") if latency in delivery
+            for name in CLIENTS
+        )  # fmt: skip
+        rows.append((
+            "   server capacity (trivial client)",
+            f"{capacity['requests_per_s']} req/s at {capacity['server_cpu_share']:.0%} of a core; "
+            f"{capacity['requests_per_server_cpu_s']} req per server CPU-second; "
+            f"busiest client used {peak / capacity['requests_per_s']:.0%} of it",
+        ))  # fmt: skip
+    batches = results.get("requests_per_event")
+    if batches:
+        rows += [
+            ("3. requests per event (v2)", f"one deliver() of {batches['backlog_events']} events"),
+            ("   events per request", f"{batches['events_per_request']}"),
+            ("   batch fill (all but the tail batch)",
+             f"{batches['batch_fill']:.1%} of 500 KB "
+             f"(lowest {batches['min_full_batch_fill']:.1%})"),
+            ("   events/s under 100 requests/s",
+             f"{batches['events_per_s_at_100_requests_per_s']}"),
+        ]  # fmt: skip
+    memory = results.get("memory")
+    if memory:
+        small, large = memory["small"], memory["large"]
+        rows += [
+            ("4. memory (v2, streamed from a file)", ""),
+            (f"   {small['events']} events",
+             f"peak RSS {small['peak_rss_mb']} MB ({small['seconds']} s)"),
+            (f"   {large['events']} events",
+             f"peak RSS {large['peak_rss_mb']} MB ({large['seconds']} s)"),
+            ("   large / small", f"{memory['large_over_small']}x"),
+        ]  # fmt: skip
+    curve = results.get("curve")
+    if curve:
+        rows.append(("5. cost curve (v2)", f"events per deliver() call: {curve['per_call']}"))
+        for size in ("small", "large"):
+            part = curve[size]
+            costs = " ".join(f"{value}x" for value in part["cost_over_floor_0ms"])
+            rows.append((f"   {size} (~{part['mean_event_bytes']} B), 0 ms: x floor", costs))
+            for latency in ("0ms", "30ms"):
+                speedups = " ".join(
+                    f"{value}x" for value in part[latency]["speedup_over_1_per_call"]
+                )
+                rows.append((f"   {size}, {latency}: throughput vs 1 per call", speedups))
+    return rows
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = _rows(results)
+    width = max(len(label) for label, _ in rows) + 2
+    lines = [f"{label:<{width}}{value}" for label, value in rows]
+    lines.append("")
+    lines.append("targets")
+    for check in results.get("targets", []):
+        mark = "met" if check["met"] else "MISSED"
+        lines.append(f"  {check['target']:<40} {check['value']:>8} (goal {check['goal']}) {mark}")
+    return "\n".join(lines)
