@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+# The host tests' `target` (a fake Customer.io) and `host` (a running host) fixtures.
+pytest_plugins = ["host_support"]
+
 
 @pytest.fixture(autouse=True)
 def _structlog_defaults() -> Iterator[None]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 
 from signal_dest_cio.host import ManualClock, RetryPolicy, create_app, sign
 
@@ -192,3 +193,16 @@ async def running_host(
         finally:
             await app.state.host.pool.aclose()
             app.state.host.store.close()
+
+
+@pytest.fixture
+def target() -> FakeCustomerIo:
+    """A fake Customer.io behind the host (MockTransport); tests script its answers."""
+    return FakeCustomerIo()
+
+
+@pytest.fixture
+async def host(target: FakeCustomerIo) -> AsyncIterator[HostClient]:
+    """A running host (in-memory store) whose deliveries go to `target`."""
+    async with running_host(target.transport) as running:
+        yield running

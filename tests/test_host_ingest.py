@@ -4,25 +4,13 @@ duplicates accepted once, fan-out to every enabled integration."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-from host_support import ADMIN, FakeCustomerIo, HostClient, running_host, track
+from host_support import ADMIN, HostClient, track
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from signal_dest_cio.host import sign
-
-
-@pytest.fixture
-def target() -> FakeCustomerIo:
-    return FakeCustomerIo()
-
-
-@pytest.fixture
-async def host(target: FakeCustomerIo) -> AsyncIterator[HostClient]:
-    async with running_host(target.transport) as running:
-        yield running
 
 
 async def pending_ids(host: HostClient, integration_id: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import httpx
@@ -18,7 +17,6 @@ from host_support import (
     TRACK_KEY,
     FakeCustomerIo,
     HostClient,
-    running_host,
 )
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -27,17 +25,6 @@ from signal_dest_cio.host import create_app, sign
 from signal_dest_cio.host.discovery import plugin_manager
 
 INSTALL = "/v1/admin/integration-catalog/customer_io/install"
-
-
-@pytest.fixture
-def target() -> FakeCustomerIo:
-    return FakeCustomerIo()
-
-
-@pytest.fixture
-async def host(target: FakeCustomerIo) -> AsyncIterator[HostClient]:
-    async with running_host(target.transport) as running:
-        yield running
 
 
 def assert_error(body: dict[str, Any], code: str) -> dict[str, Any]:

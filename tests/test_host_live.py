@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +26,11 @@ from host_support import (
     TRACK_KEY,
     FakeCustomerIo,
     HostClient,
-    running_host,
     track,
 )
 
 from signal_dest_cio.emulator import EmulatorState, Workspace, serve_in_thread
 from signal_dest_cio.host import create_app, sign
-
-
-@pytest.fixture
-def target() -> FakeCustomerIo:
-    return FakeCustomerIo()
-
-
-@pytest.fixture
-async def host(target: FakeCustomerIo) -> AsyncIterator[HostClient]:
-    async with running_host(target.transport) as running:
-        yield running
 
 
 async def test_deliveries_filter_by_status_and_page_with_a_cursor(
