@@ -58,3 +58,34 @@ def refused(event: Any, **options: Any) -> Refused:
     result = map_event(event, make_config(**options))
     assert isinstance(result, Refused), f"expected Refused, got {result!r}"
     return result
+
+
+STATUS_OUTCOMES = [  # SPEC section 4: a response status -> (outcome kind, code)
+    (200, "delivered", "ok"),
+    (201, "delivered", "ok"),
+    (204, "delivered", "ok"),
+    (400, "rejected", "bad_request"),
+    (404, "rejected", "not_found"),
+    (409, "rejected", "client_error"),
+    (413, "rejected", "payload_too_large"),
+    (422, "rejected", "unprocessable"),
+    (501, "rejected", "not_implemented"),
+    (505, "rejected", "http_version_not_supported"),
+    (408, "retry", "timeout"),
+    (429, "retry", "rate_limited"),
+    (500, "retry", "server_error"),
+    (502, "retry", "server_error"),
+    (503, "retry", "server_error"),
+    (504, "retry", "server_error"),
+    (401, "config_error", "invalid_credentials"),
+    (403, "config_error", "invalid_credentials"),
+]
+
+SNAKE_CASE = {  # every camelCase canonical field and its snake_case twin
+    "messageId": "message_id",
+    "userId": "user_id",
+    "anonymousId": "anonymous_id",
+    "originalTimestamp": "original_timestamp",
+    "groupId": "group_id",
+    "previousId": "previous_id",
+}

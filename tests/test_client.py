@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import STATUS_OUTCOMES
 
 from signal_dest_cio import CustomerIoDestination
 from signal_dest_cio.client import (
@@ -254,29 +255,7 @@ async def test_concurrent_requests_are_bounded() -> None:
 # -- statuses, messages and retries through deliver() ------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("status", "kind", "code"),
-    [
-        (200, "delivered", "ok"),
-        (201, "delivered", "ok"),
-        (204, "delivered", "ok"),
-        (400, "rejected", "bad_request"),
-        (404, "rejected", "not_found"),
-        (409, "rejected", "client_error"),
-        (413, "rejected", "payload_too_large"),
-        (422, "rejected", "unprocessable"),
-        (501, "rejected", "not_implemented"),
-        (505, "rejected", "http_version_not_supported"),
-        (408, "retry", "timeout"),
-        (429, "retry", "rate_limited"),
-        (500, "retry", "server_error"),
-        (502, "retry", "server_error"),
-        (503, "retry", "server_error"),
-        (504, "retry", "server_error"),
-        (401, "config_error", "invalid_credentials"),
-        (403, "config_error", "invalid_credentials"),
-    ],
-)
+@pytest.mark.parametrize(("status", "kind", "code"), STATUS_OUTCOMES)
 @pytest.mark.parametrize("api", ["v1", "v2"])
 async def test_delivery_outcome_follows_the_status(
     api: str, status: int, kind: str, code: str

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from support import JsonObject, make_config, ready, refused, v1_requests, v2_items
+from support import SNAKE_CASE, JsonObject, make_config, ready, refused, v1_requests, v2_items
 
 from signal_dest_cio.mapping import map_event
 from signal_dest_cio.operations import Mapped
@@ -904,16 +904,6 @@ def test_malformed_input_is_rejected_with_a_code_and_message(raw: Any, code: str
 
     assert (result.kind, result.code) == ("rejected", code)
     assert result.message
-
-
-SNAKE_CASE = {
-    "messageId": "message_id",
-    "userId": "user_id",
-    "anonymousId": "anonymous_id",
-    "originalTimestamp": "original_timestamp",
-    "groupId": "group_id",
-    "previousId": "previous_id",
-}
 
 
 @pytest.mark.parametrize(

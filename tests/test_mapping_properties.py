@@ -9,7 +9,7 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openapi import validate_request, validate_v2_item
-from support import make_config
+from support import SNAKE_CASE, make_config
 
 from signal_dest_cio.events import EVENT_TYPES
 from signal_dest_cio.identity import identifiers_for
@@ -146,14 +146,6 @@ payloads: dict[str, dict[str, Any]] = {
     "alias": {},
 }
 envelope = {"messageId": tricky_text, "timestamp": times, "originalTimestamp": times}
-SNAKE_CASE = {
-    "messageId": "message_id",
-    "userId": "user_id",
-    "anonymousId": "anonymous_id",
-    "originalTimestamp": "original_timestamp",
-    "groupId": "group_id",
-    "previousId": "previous_id",
-}
 
 
 @st.composite

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from support import STATUS_OUTCOMES
 
 from signal_dest_cio.operations import Refused
 from signal_dest_cio.outcomes import (
@@ -29,30 +30,13 @@ def http_date(when: datetime) -> str:
 @pytest.mark.parametrize(
     ("status", "kind", "code"),
     [
-        (200, "delivered", "ok"),
-        (201, "delivered", "ok"),
-        (204, "delivered", "ok"),
+        *STATUS_OUTCOMES,
         (207, "delivered", "ok"),
-        (400, "rejected", "bad_request"),
-        (404, "rejected", "not_found"),
-        (413, "rejected", "payload_too_large"),
-        (422, "rejected", "unprocessable"),
-        (409, "rejected", "client_error"),
-        (410, "rejected", "client_error"),
-        (501, "rejected", "not_implemented"),
-        (505, "rejected", "http_version_not_supported"),
-        (408, "retry", "timeout"),
-        (429, "retry", "rate_limited"),
-        (500, "retry", "server_error"),
-        (502, "retry", "server_error"),
-        (503, "retry", "server_error"),
-        (504, "retry", "server_error"),
-        (401, "config_error", "invalid_credentials"),
-        (403, "config_error", "invalid_credentials"),
         (301, "config_error", "redirect_refused"),
         (302, "config_error", "redirect_refused"),
         (307, "config_error", "redirect_refused"),
         (308, "config_error", "redirect_refused"),
+        (410, "rejected", "client_error"),
     ],
 )
 def test_each_status_class_maps_to_its_kind_and_code(status: int, kind: str, code: str) -> None:
