@@ -258,10 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
     host.add_argument("--port", type=int, default=8000, help="port to listen on")
     host.add_argument("--db", default="signal-host.db", help="SQLite file; :memory: keeps nothing")
     host.add_argument("--batch-size", type=int, help="events per delivery call (default 100)")
-    host.add_argument("--max-attempts", type=int, help="tries before dead-lettering (20)")
-    host.add_argument("--max-age", type=float, metavar="SECONDS", help="retry window (86400)")
+    host.add_argument("--max-attempts", type=int, help="tries before dead-lettering (60)")
+    host.add_argument(
+        "--max-age",
+        type=float,
+        metavar="SECONDS",
+        help="time spent waiting for retries before dead-lettering (86400)",
+    )
     host.add_argument("--base-delay", type=float, metavar="SECONDS", help="first backoff (1)")
-    host.add_argument("--max-delay", type=float, metavar="SECONDS", help="backoff cap (600)")
+    host.add_argument("--max-delay", type=float, metavar="SECONDS", help="backoff cap (3600)")
     host.set_defaults(run=serve)
 
     emulate = commands.add_parser(

@@ -1,143 +1,39 @@
-"""httpx delivery to the Track API: batching, pacing, 207 items, splitting, region check.
+"""httpx delivery to the Track API: lanes in order, batching, pacing, splitting, region check.
 
 The client sees operations and rendered requests, never canonical event fields.
+
+Order (SPEC 4.1): the events of one lane (`lanes.lane_groups`) are sent one request
+after the other, in input order, whichever path each operation takes: a v2 batch, the
+v1 request of an item over 32 KB, `/api/v2/entity`. Lanes run side by side. Batches
+are filled from the lanes that are ready: each lane hands its next run of batchable
+items to `_Batcher`, which sends once every lane is waiting on something, so batches
+stay full without any lane overtaking itself. When a request of a lane ends as
+`retry` (or `config_error`), that lane's later events are not sent: they come back
+`retry` with code `held`, naming the message id they wait for.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
 
+from .batches import MAX_BATCH_BYTES, MAX_ITEM_BYTES, Batch, Item, extra_bytes, item_errors
 from .config import CustomerIoConfig
+from .lanes import lane_groups, lane_keys
 from .operations import Mapped, Operation
 from .outcomes import Outcome, classify_status, transport_failure, worst
+from .pacing import RequestPacer, pacer_for
 from .render import BATCH_PATH, Request, dump_json, encode_body, render_v1, render_v2
 
-MAX_BATCH_BYTES = 500 * 1024
-MAX_ITEM_BYTES = 32 * 1024
+__all__ = ["MAX_BATCH_BYTES", "MAX_ITEM_BYTES", "RequestPacer", "TrackClient", "pacer_for"]
+
 MAX_CONCURRENT_REQUESTS = 16
 REGION_PATH = "/api/v1/accounts/region"
 USER_AGENT = "signal-dest-cio/0.1"
-
-_BATCH_OPEN, _BATCH_CLOSE = b'{"batch":[', b"]}"
-
-
-class RequestPacer:
-    """Spaces request starts at least 1/rate seconds apart, so no second holds more than rate.
-
-    No lock is needed: taking a slot never awaits, and asyncio runs one task at a time.
-    """
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second
-        self._next_slot = 0.0
-
-    async def wait(self) -> None:
-        now = time.monotonic()
-        slot = max(now, self._next_slot)
-        self._next_slot = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-
-# One pacer per workspace (Track host + site id), shared by every client in this process.
-_PACERS: dict[tuple[str, str, float], RequestPacer] = {}
-
-
-def pacer_for(config: CustomerIoConfig) -> RequestPacer:
-    key = (config.track_base_url, config.site_id, config.max_requests_per_second)
-    if key not in _PACERS:
-        _PACERS[key] = RequestPacer(config.max_requests_per_second)
-    return _PACERS[key]
-
-
-@dataclass(slots=True)
-class _Item:
-    event: int  # index of the event in the deliver() call
-    body: bytes
-
-
-@dataclass(slots=True)
-class _Batch:
-    items: list[_Item] = field(default_factory=list)
-    size: int = len(_BATCH_OPEN) + len(_BATCH_CLOSE)  # bytes of body(), kept as items are added
-
-    @classmethod
-    def of(cls, items: list[_Item]) -> _Batch:
-        batch = cls()
-        batch.add(items)
-        return batch
-
-    def fits(self, items: list[_Item]) -> bool:
-        extra = sum(len(item.body) + 1 for item in items)
-        return not self.items or self.size + extra <= MAX_BATCH_BYTES
-
-    def add(self, items: list[_Item]) -> None:
-        self.items.extend(items)
-        self.size += sum(len(item.body) + 1 for item in items)
-
-    def body(self) -> bytes:
-        return _BATCH_OPEN + b",".join(item.body for item in self.items) + _BATCH_CLOSE
-
-    def events(self) -> list[int]:
-        return list(dict.fromkeys(item.event for item in self.items))
-
-
-def pack_batches(items_per_event: list[list[_Item]]) -> list[_Batch]:
-    """Fill /api/v2/batch bodies up to 500 KB, keeping each event's items together."""
-    batches: list[_Batch] = []
-    current = _Batch()
-    for items in items_per_event:
-        if not items:
-            continue
-        if not current.fits(items):
-            batches.append(current)
-            current = _Batch()
-        current.add(items)
-    if current.items:
-        batches.append(current)
-    return batches
-
-
-def _identities(mapped: Mapped) -> list[str]:
-    """Every person and anonymous id an event touches (a merge touches two people)."""
-    keys = []
-    for op in mapped.operations:
-        keys += ["p:" + p.value for p in (op.person, op.secondary) if p is not None]
-        if op.anonymous_id:
-            keys.append("a:" + op.anonymous_id)
-    return keys
-
-
-def ordered_chains(events: Sequence[Mapped]) -> list[list[int]]:
-    """Event indexes grouped so that events sharing any identity are sent in input order.
-
-    Identities are joined transitively (union-find): an anonymous page, the identify
-    that merges it, and an alias folding an old id into that person form one chain.
-    Events with nothing in common run side by side.
-    """
-    parent: dict[str, str] = {}
-
-    def root(key: str) -> str:
-        while parent.setdefault(key, key) != key:
-            parent[key] = parent[parent[key]]
-            key = parent[key]
-        return key
-
-    owners = []
-    for index, mapped in enumerate(events):
-        keys = _identities(mapped) or [f"e:{index}"]
-        for key in keys[1:]:
-            parent[root(key)] = root(keys[0])
-        owners.append(keys[0])
-    chains: dict[str, list[int]] = {}
-    for index, key in enumerate(owners):
-        chains.setdefault(root(key), []).append(index)
-    return list(chains.values())
+UNSETTLED = ("retry", "config_error")  # outcomes that hold the rest of a lane
 
 
 class TrackClient:
@@ -180,83 +76,140 @@ class TrackClient:
         return region if region in ("us", "eu") else None
 
 
+@dataclass(slots=True)
+class _Step:
+    """One operation of one event: a v2 batch item, or (item None) a request of its own."""
+
+    event: int
+    op: Operation
+    item: Item | None
+
+
+def _steps(index: int, mapped: Mapped, api: str) -> list[_Step]:
+    steps = []
+    for op in mapped.operations:
+        item = None
+        if api == "v2":
+            body = encode_body(render_v2(op), op)
+            if len(body) <= MAX_ITEM_BYTES:  # v2 refuses a larger item; v1 takes it
+                item = Item(index, body)
+        steps.append(_Step(index, op, item))
+    return steps
+
+
+def _batchable_run(steps: list[_Step], start: int) -> list[_Step]:
+    """The batchable steps from `start` on that fit one batch, cut between events."""
+    run: list[_Step] = []
+    size = 0
+    for step in steps[start:]:
+        if step.item is None:
+            break
+        size += len(step.item.body) + 1
+        if size > MAX_BATCH_BYTES - 16 and run and run[-1].event != step.event:
+            break
+        run.append(step)
+    return run
+
+
 class _Delivery:
-    """One send() call: its results and its pause, apart from any other call in flight."""
+    """One send() call: its lanes, its results and its pause, apart from any other call."""
 
     def __init__(self, client: TrackClient, events: Sequence[Mapped]) -> None:
         self.client = client
         self.events = events
         self.results: list[list[Outcome]] = [[] for _ in events]
+        self.sent: list[bool] = [False] * len(events)
         # The first refusal (401/403/redirect), explained; set the moment it arrives,
         # so nothing of this call that has not started yet is sent after it.
         self.halted: asyncio.Future[Outcome] | None = None
         self.region_lookup: asyncio.Future[str | None] | None = None
+        self.batcher = _Batcher(self)
 
     async def run(self) -> list[Outcome]:
-        if self.client.config.api == "v1":
-            await self._send_v1()
-        else:
-            await self._send_v2()
+        api = self.client.config.api
+        steps: dict[int, list[_Step]] = {}
+        for index, mapped in enumerate(self.events):
+            try:
+                steps[index] = _steps(index, mapped, api)
+            except (ValueError, UnicodeError) as error:  # the mapper should have refused it
+                self.results[index].append(
+                    Outcome(
+                        kind="rejected",
+                        code="invalid_text",
+                        message=f"the event cannot be encoded as JSON ({type(error).__name__})",
+                    )
+                )
+        lanes = lane_groups([lane_keys(self.events[index]) for index in steps])
+        order = list(steps)
+        self.batcher.runnable = len(lanes)
+        try:
+            await asyncio.gather(
+                *(self._run_lane([order[i] for i in lane], steps) for lane in lanes)
+            )
+        finally:
+            self.batcher.cancel()
         return [
             _finish(mapped, outcomes)
             for mapped, outcomes in zip(self.events, self.results, strict=True)
         ]
 
-    # -- v1: one request per operation, an event's operations in order -------------
+    def _failed(self, event: int) -> bool:
+        return any(outcome.kind != "delivered" for outcome in self.results[event])
 
-    async def _send_v1(self) -> None:
-        async def run(chain: list[int]) -> None:
-            for index in chain:
-                await self._send_operations(self.events[index].operations, self.results[index])
+    async def _run_lane(self, lane: list[int], steps_of: dict[int, list[_Step]]) -> None:
+        steps = [step for index in lane for step in steps_of[index]]
+        position = 0
+        stopped_by: int | None = None
+        try:
+            while position < len(steps) and stopped_by is None:
+                if self._failed(steps[position].event):  # its later steps wait for its retry
+                    position += 1
+                    continue
+                run = _batchable_run(steps, position) or steps[position : position + 1]
+                position += len(run)
+                outcomes = await self._send_run(run)
+                for step, outcome in zip(run, outcomes, strict=True):
+                    if outcome is None:  # not sent: a split half behind a failed one
+                        continue
+                    self.sent[step.event] = True
+                    self.results[step.event].append(outcome)
+                    if outcome.kind in UNSETTLED and stopped_by is None:
+                        stopped_by = step.event
+        finally:
+            self.batcher.lane_done()
+        if stopped_by is not None:
+            await self._hold(lane, stopped_by)
 
-        await asyncio.gather(*(run(chain) for chain in ordered_chains(self.events)))
-
-    async def _send_operations(
-        self, operations: Sequence[Operation], outcomes: list[Outcome]
-    ) -> None:
-        for op in operations:
-            request = render_v1(op)
-            content = None if request.json is None else encode_body(request.json, op)
+    async def _send_run(self, run: list[_Step]) -> list[Outcome | None]:
+        if run[0].item is not None:
+            return await self.batcher.submit([step.item for step in run if step.item])
+        self.batcher.runnable -= 1
+        self.batcher.maybe_flush()
+        try:
+            request = render_v1(run[0].op)
+            content = None if request.json is None else encode_body(request.json, run[0].op)
             outcome, _ = await self.request(request, content)
-            outcomes.append(outcome)
-            if outcome.kind != "delivered":
-                return  # later operations of this event wait for its retry
+        finally:
+            self.batcher.runnable += 1
+        return [outcome]
 
-    # -- v2: items packed into /api/v2/batch requests ------------------------------
-
-    async def _send_v2(self) -> None:
-        items_per_event: list[list[_Item]] = []
-        oversized: dict[int, list[Operation]] = {}
-        for index, mapped in enumerate(self.events):
-            items = []
-            for op in mapped.operations:
-                body = encode_body(render_v2(op), op)
-                if len(body) > MAX_ITEM_BYTES:
-                    oversized.setdefault(index, []).append(op)  # v2 refuses it; v1 takes it
-                else:
-                    items.append(_Item(index, body))
-            items_per_event.append(items)
-        await asyncio.gather(
-            *(self._send_batch(batch) for batch in pack_batches(items_per_event)),
-            *(self._send_operations(ops, self.results[i]) for i, ops in oversized.items()),
-        )
-
-    async def _send_batch(self, batch: _Batch) -> None:
-        outcome, response = await self.request(Request("POST", BATCH_PATH), batch.body())
-        events = batch.events()
-        if outcome.status in (400, 413) and len(events) > 1:
-            # One bad event must not take good ones down: split on event boundaries.
-            half = set(events[: len(events) // 2])
-            first = _Batch.of([item for item in batch.items if item.event in half])
-            second = _Batch.of([item for item in batch.items if item.event not in half])
-            await asyncio.gather(self._send_batch(first), self._send_batch(second))
-            return
-        failed = _item_errors(response) if outcome.status == 207 else {}
-        for position, item in enumerate(batch.items):
-            if position in failed:
-                self.results[item.event].append(failed[position].model_copy(update={"status": 207}))
-            else:
-                self.results[item.event].append(outcome)
+    async def _hold(self, lane: list[int], blocker: int) -> None:
+        """The lane's events that were never sent wait for `blocker` to settle."""
+        waits_for = self.events[blocker].message_id or f"event #{blocker} of this call"
+        for index in lane:
+            if index == blocker or self.sent[index] or self.results[index]:
+                continue
+            if self.halted is not None:
+                self.results[index].append(await self.halted)
+                continue
+            self.results[index].append(
+                Outcome(
+                    kind="retry",
+                    code="held",
+                    message=f"held behind {waits_for}, an earlier event of the same "
+                    "person that has not been delivered yet",
+                )
+            )
 
     # -- one HTTP request -----------------------------------------------------------
 
@@ -308,27 +261,113 @@ class _Delivery:
         )
 
 
+@dataclass(slots=True)
+class _Submission:
+    """A lane's run of items for the next batch, and the outcome of each (None: not sent)."""
+
+    items: list[Item]
+    done: asyncio.Future[list[Outcome | None]]
+    outcomes: list[Outcome | None] = field(default_factory=list)
+
+
+class _Batcher:
+    """Fills /api/v2/batch requests from the lanes that are ready.
+
+    `runnable` counts the lanes that are not waiting on anything. A lane that submits
+    items, starts a request of its own or finishes lowers it; when it reaches zero,
+    everything submitted is packed (each submission whole, in one batch) and sent.
+    Lanes in one flush are distinct, so its batches go side by side.
+    """
+
+    def __init__(self, delivery: _Delivery) -> None:
+        self.delivery = delivery
+        self.runnable = 0
+        self.pending: list[_Submission] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, items: list[Item]) -> list[Outcome | None]:
+        done: asyncio.Future[list[Outcome | None]] = asyncio.get_running_loop().create_future()
+        self.pending.append(_Submission(items, done))
+        self.runnable -= 1
+        self.maybe_flush()
+        return await done
+
+    def lane_done(self) -> None:
+        self.runnable -= 1
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        if self.runnable > 0 or not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        batches: list[list[_Submission]] = []
+        size = MAX_BATCH_BYTES  # forces a first batch
+        for submission in pending:
+            extra = extra_bytes(submission.items)
+            if size + extra > MAX_BATCH_BYTES - 16:
+                batches.append([])
+                size = 16
+            batches[-1].append(submission)
+            size += extra
+        for batch in batches:
+            task = asyncio.create_task(self._send(batch))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _send(self, submissions: list[_Submission]) -> None:
+        try:
+            await self._post(submissions)
+        finally:
+            # Counted back before the lanes wake, so the first to submit again waits
+            # for the others rather than sending a batch of one.
+            self.runnable += len(submissions)
+            for submission in submissions:
+                if not submission.done.done():
+                    submission.done.set_result(
+                        submission.outcomes or [None] * len(submission.items)
+                    )
+
+    async def _post(self, submissions: list[_Submission]) -> None:
+        items = [item for submission in submissions for item in submission.items]
+        outcome, response = await self.delivery.request(
+            Request("POST", BATCH_PATH), Batch.of(items).body()
+        )
+        events = list(dict.fromkeys(item.event for item in items))
+        if outcome.status in (400, 413) and len(events) > 1:
+            await self._split(submissions, events)
+            return
+        failed = item_errors(response) if outcome.status == 207 else {}
+        position = 0
+        for submission in submissions:
+            submission.outcomes = []
+            for _ in submission.items:
+                submission.outcomes.append(failed.get(position, outcome))
+                position += 1
+
+    async def _split(self, submissions: list[_Submission], events: list[int]) -> None:
+        """One bad event must not take good ones down: halve the batch and send again.
+
+        Different lanes' halves go side by side; one lane's halves go one after the
+        other, and the second waits for the first to settle.
+        """
+        if len(submissions) > 1:
+            half = len(submissions) // 2
+            await asyncio.gather(self._post(submissions[:half]), self._post(submissions[half:]))
+            return
+        [whole] = submissions
+        first_events = set(events[: len(events) // 2])
+        first = _Submission([i for i in whole.items if i.event in first_events], whole.done)
+        second = _Submission([i for i in whole.items if i.event not in first_events], whole.done)
+        await self._post([first])
+        if not any(o is not None and o.kind in UNSETTLED for o in first.outcomes):
+            await self._post([second])
+        whole.outcomes = first.outcomes + (second.outcomes or [None] * len(second.items))
+
+    def cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+
 def _finish(mapped: Mapped, outcomes: list[Outcome]) -> Outcome:
     outcome = worst(outcomes) if outcomes else Outcome(kind="delivered", code="ok")
     return outcome.model_copy(update={"message_id": mapped.message_id, "warnings": mapped.warnings})
-
-
-def _item_errors(response: httpx.Response | None) -> dict[int, Outcome]:
-    """The items a 207 lists as failed, by batch_index, each as a rejected outcome."""
-    try:
-        errors = response.json().get("errors") if response is not None else None
-    except (ValueError, AttributeError):
-        errors = None
-    failed: dict[int, Outcome] = {}
-    for error in errors if isinstance(errors, list) else []:
-        if not isinstance(error, dict) or not isinstance(error.get("batch_index"), int):
-            continue
-        field = error.get("field") if isinstance(error.get("field"), str) else None
-        message = str(error.get("message") or error.get("reason") or "invalid item")
-        failed[error["batch_index"]] = Outcome(
-            kind="rejected",
-            code="item_rejected",
-            message=f"{field}: {message}" if field else message,
-            field=field,
-        )
-    return failed

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from .check import CheckReport, check_connection
 from .client import TrackClient
 from .config import CustomerIoConfig, config_schema
+from .lanes import lane_keys
 from .logging import REDACTED, get_logger, redact_with, register_secret, scrub
 from .mapping import map_event
 from .operations import Mapped
@@ -153,6 +154,12 @@ class CustomerIoDestination:
                 for r in requests
             ],
         )
+
+    def lane_keys(self, event: Any) -> list[str]:
+        """The identifiers an event touches (SPEC 4.1): a host keeps the events that share
+        one in order. An event that will not be sent touches nothing."""
+        mapped = map_event(event, self.config)
+        return list(lane_keys(mapped)) if isinstance(mapped, Mapped) else []
 
     async def check(self) -> CheckReport:
         return await check_connection(self.config, self._transport, self._app_transport)

@@ -475,10 +475,10 @@ async def test_after_a_config_error_waiting_requests_are_not_sent() -> None:
 async def test_after_a_v2_config_error_single_item_requests_are_not_sent_either() -> None:
     recorder = Recorder(refused)
     big = track("big", pad="x" * 40_000)
-    outcomes = await deliver(recorder, [track("u1"), big], api="v2", max_requests_per_second=10)
-    # The batch goes first; the oversized event's v1 request waits 100 ms for the pacer,
-    # by which time the batch's refusal has paused the call.
-    assert recorder.calls() == [("POST", "/api/v2/batch")]
+    outcomes = await deliver(recorder, [big, track("u1")], api="v2", max_requests_per_second=10)
+    # The oversized event's v1 request goes first; the batch waits 100 ms for the pacer,
+    # by which time that refusal has paused the call.
+    assert recorder.calls() == [("POST", "/api/v1/customers/big/events")]
     assert [o.kind for o in outcomes] == ["config_error", "config_error"]
 
 
@@ -715,7 +715,7 @@ async def test_two_destinations_of_one_workspace_share_the_rate() -> None:
 
 
 def test_events_sharing_any_identity_form_one_ordered_chain() -> None:
-    from signal_dest_cio.client import ordered_chains
+    from signal_dest_cio.lanes import lane_groups, lane_keys
     from signal_dest_cio.mapping import map_event
     from signal_dest_cio.operations import Mapped
 
@@ -732,6 +732,39 @@ def test_events_sharing_any_identity_form_one_ordered_chain() -> None:
     mapped = [map_event(event, config) for event in raw]
     assert all(isinstance(m, Mapped) for m in mapped)
 
-    chains = sorted(ordered_chains(mapped))  # type: ignore[arg-type]
+    chains = sorted(lane_groups([lane_keys(m) for m in mapped]))  # type: ignore[arg-type]
 
     assert chains == [[0, 1, 3, 4], [2]]
+
+
+async def test_a_cancelled_wait_gives_its_rate_limit_slot_back() -> None:
+    pacer = RequestPacer(10)  # a slot every 100 ms
+    await pacer.wait()  # the first slot is now
+    first_free = pacer.reserved_until()
+    waiters = [asyncio.create_task(pacer.wait()) for _ in range(5)]
+    await asyncio.sleep(0)
+    assert pacer.reserved_until() >= first_free + 0.49  # five more slots taken
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert pacer.reserved_until() == first_free  # nothing left reserved by them
+
+
+async def test_cancelling_deliver_leaves_no_rate_limit_slot_reserved() -> None:
+    started = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        started.set()
+        return httpx.Response(200, json={})
+
+    options = config(max_requests_per_second=5)
+    async with destination(handler, **options) as dest:
+        events = [track(f"p{n}") for n in range(20)]  # 20 people: 20 requests side by side
+        delivery = asyncio.create_task(dest.deliver(events))
+        await started.wait()
+        delivery.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await delivery
+        pacer = pacer_for(dest.config)
+        # One request went; at most one more slot (the one after it) is spoken for.
+        assert pacer.reserved_until() <= time.monotonic() + 2 * pacer.interval

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
-from emulator_support import EU, US, US_BASE, app_for, new_state, person, track_client
+from emulator_support import EU, US, US_BASE, Clock, app_for, new_state, person, track_client
 
-from signal_dest_cio.emulator import EmulatorState, serve_in_thread
+from signal_dest_cio.emulator import EmulatorState, Workspace, serve_in_thread
 from signal_dest_cio.emulator.middleware import ConnectionDropped
 
 
@@ -84,6 +85,122 @@ async def test_in_process_slow_applies_the_request_and_raises_read_timeout() -> 
         with pytest.raises(httpx.ReadTimeout):
             await client.put("/api/v1/customers/u1", json={"a": 1})
     assert state.person_view(US.site_id, "u1") is not None  # applied, answer lost
+
+
+# -- aiming at one request -------------------------------------------------------------
+
+
+async def test_a_method_fault_hits_only_that_method_and_is_shown_upper_case() -> None:
+    state = new_state()
+    async with track_client(state) as client:
+        await add_fault(client, kind="status", status=503, method="put")
+        [pending] = (await client.get("/_emulator/faults")).json()["faults"]
+        assert pending["method"] == "PUT"
+        assert (await client.post("/api/v1/customers/u1/events", json={"name": "e"})).is_success
+        assert (await client.put("/api/v1/customers/u1", json={})).status_code == 503
+
+
+async def test_a_path_fault_matches_the_exact_percent_encoded_path_only() -> None:
+    state = new_state()
+    async with track_client(state) as client:
+        await add_fault(client, kind="status", status=500, path="/api/v1/customers/a%2Fb")
+        assert (await client.put("/api/v1/customers/a%2Fbc", json={})).status_code == 200
+        assert (await client.put("/api/v1/customers/a%2Fb/devices", json={})).status_code != 500
+        assert (await client.put("/api/v1/customers/a%2Fb", json={})).status_code == 500
+        assert (await client.put("/api/v1/customers/a%2Fb", json={})).status_code == 200
+
+
+async def test_a_path_fault_reaches_beyond_the_default_track_prefix() -> None:
+    state = new_state()
+    async with track_client(state) as client:
+        await add_fault(client, kind="status", status=503, path="/v1/workspaces")
+        response = await client.get("/v1/workspaces", headers={"Authorization": "Bearer x"})
+    assert response.status_code == 503
+
+
+async def test_a_workspace_fault_hits_only_requests_naming_that_site_id() -> None:
+    other = Workspace("other-site", "other-track", "other-app", "us")
+    state = EmulatorState([US, EU, other], clock=Clock())
+    async with (
+        track_client(state) as us,
+        track_client(state, workspace=other) as them,
+        track_client(state, workspace=None) as anonymous,
+    ):
+        await add_fault(us, kind="status", status=429, workspace="other-site", count=5)
+        assert (await us.put("/api/v1/customers/u1", json={})).status_code == 200
+        assert (await anonymous.put("/api/v1/customers/u1", json={})).status_code == 401
+        assert (await them.put("/api/v1/customers/u1", json={})).status_code == 429
+    assert state.person_view("other-site", "u1") is None
+    log = state.request_log()
+    assert [(r["status"], r["fault"]) for r in log] == [(200, None), (401, None), (429, "status")]
+    assert "other-track" not in repr(log) + repr(state.faults.pending())
+
+
+async def test_method_path_and_workspace_must_all_hold() -> None:
+    state = new_state()
+    target = "/api/v1/customers/new-user"
+    async with track_client(state) as us, track_client(state, workspace=EU) as eu_at_us:
+        await add_fault(
+            us, kind="status", status=500, method="PUT", path=target, workspace=US.site_id
+        )
+        assert (await us.delete(target)).status_code == 200  # other method
+        assert (await eu_at_us.put(target, json={})).status_code == 307  # other workspace
+        assert (await us.put(target + "2", json={})).status_code == 200  # other path
+        assert (await us.put(target, json={})).status_code == 500
+
+
+def v2_identify(user: str, **attributes: Any) -> dict[str, Any]:
+    return {
+        "type": "person",
+        "identifiers": {"id": user},
+        "action": "identify",
+        "attributes": attributes,
+    }
+
+
+async def test_a_body_fault_fails_only_the_batch_carrying_that_text() -> None:
+    state = new_state()
+    # (a body read and not replayed would leave the app waiting: fail, do not hang)
+    async with asyncio.timeout(10), track_client(state) as client:
+        await add_fault(client, kind="status", status=503, body_contains='"person-b"')
+        first = {"batch": [v2_identify("person-a", plan="a")]}
+        second = {"batch": [v2_identify("person-c"), v2_identify("person-b", plan="b")]}
+        assert (await client.post("/api/v2/batch", json=first)).status_code == 200
+        assert (await client.post("/api/v2/batch", json=second)).status_code == 503
+        assert (await client.post("/api/v2/batch", json=second)).status_code == 200
+    # the body read to decide reached the app whole: the batches were applied
+    assert person(state, "person-a")["attributes"] == {"plan": "a"}
+    assert person(state, "person-b")["attributes"] == {"plan": "b"}
+
+
+async def test_a_slow_body_fault_still_applies_the_replayed_body() -> None:
+    state = new_state()
+    async with asyncio.timeout(10), track_client(state) as client:
+        await add_fault(client, kind="slow", seconds=5, body_contains='"pro"')
+        assert (await client.put("/api/v1/customers/u1", json={"plan": "team"})).is_success
+        with pytest.raises(httpx.ReadTimeout):
+            await client.put("/api/v1/customers/u1", json={"plan": "pro"})
+    assert person(state, "u1")["attributes"] == {"plan": "pro"}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "drop", "method": "P UT"},
+        {"kind": "drop", "path": "api/v1/customers/u1"},
+        {"kind": "drop", "path": "/api/v1/customers/u1?x=1"},
+        {"kind": "drop", "path": "/v1/workspaces", "path_prefix": "/api/"},
+        {"kind": "drop", "body_contains": ""},
+        {"kind": "drop", "workspace": ""},
+        {"kind": "drop", "paths": "/api/"},
+    ],
+)
+async def test_an_impossible_target_is_a_clear_422(fault: dict[str, Any]) -> None:
+    async with track_client(new_state()) as client:
+        response = await client.post("/_emulator/faults", json=fault)
+        assert response.status_code == 422
+        assert response.json()["error"] == "invalid fault" and response.json()["details"]
+        assert (await client.get("/_emulator/faults")).json() == {"faults": []}
 
 
 # -- inspection ------------------------------------------------------------------------
@@ -170,6 +287,20 @@ def test_drop_under_uvicorn_closes_the_connection_without_a_response() -> None:
         assert client.put("/api/v1/customers/u1", json={"a": 1}).status_code == 200
     dropped = [r for r in state.request_log() if r["fault"] == "drop"]
     assert dropped and dropped[0]["status"] is None
+
+
+def test_a_body_fault_under_uvicorn_reads_a_many_chunk_body_and_replays_it() -> None:
+    state = new_state()
+    padding = "x" * 900  # 200 items of it: a body that arrives in several messages
+    with serve_in_thread(state) as urls, httpx.Client(base_url=urls.us, auth=auth()) as client:
+        fault = {"kind": "drop", "body_contains": "target-user"}
+        httpx.post(f"{urls.us}/_emulator/faults", json=fault).raise_for_status()
+        batch = [v2_identify("other-user", note=padding) for _ in range(200)]
+        assert client.post("/api/v2/batch", json={"batch": batch}).status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post("/api/v2/batch", json={"batch": [*batch, v2_identify("target-user")]})
+        assert state.person_view(US.site_id, "target-user") is None
+    assert person(state, "other-user")["attributes"] == {"note": padding}
 
 
 def test_slow_under_uvicorn_is_a_read_timeout_for_a_shorter_client_timeout() -> None:

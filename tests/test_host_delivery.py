@@ -29,16 +29,28 @@ def statuses(deliveries: list[dict[str, object]]) -> Counter[object]:
     return Counter(d["status"] for d in deliveries)
 
 
-def test_backoff_is_full_jitter_under_an_exponential_ceiling() -> None:
+def test_backoff_is_equal_jitter_under_an_exponential_ceiling() -> None:
     policy = RetryPolicy(base_delay_seconds=1, max_delay_seconds=60)
     rng = random.Random(1)
     assert [policy.ceiling(n) for n in (1, 2, 3, 7, 8, 100)] == [1, 2, 4, 60, 60, 60]
     delays = [policy.delay(4, None, rng) for _ in range(2000)]
-    assert min(delays) >= 0 and max(delays) <= 8
-    assert min(delays) < 1 and max(delays) > 7  # spread over the whole range
+    assert min(delays) >= 4 and max(delays) <= 8  # at least half the ceiling of 8
+    assert min(delays) < 4.1 and max(delays) > 7.9  # spread over the whole upper half
     assert all(policy.delay(1, 30.0, rng) == 30.0 for _ in range(50))  # Retry-After is a floor
-    assert policy.exhausted(5, 0) is False and policy.exhausted(20, 0) is True
+    assert policy.exhausted(5, 0) is False and policy.exhausted(60, 0) is True
     assert policy.exhausted(1, 86_400) is True
+
+
+def test_default_retries_span_the_age_budget_not_an_hour() -> None:
+    """Even the shortest waits the default policy draws add up to 24 hours before the
+    attempt budget runs out; and a one-hour outage uses a fraction of either budget."""
+    policy = RetryPolicy()
+    shortest = [policy.ceiling(n) / 2 for n in range(1, policy.max_attempts)]
+    assert sum(shortest) >= policy.max_age_seconds
+    longest = [policy.ceiling(n) for n in range(1, policy.max_attempts)]
+    attempts_in_an_hour = next(n for n in range(1, 60) if sum(shortest[:n]) >= 3600)
+    assert attempts_in_an_hour < policy.max_attempts // 3
+    assert sum(longest[:12]) < policy.max_age_seconds
 
 
 async def test_events_are_delivered_once_and_recorded(
@@ -93,16 +105,20 @@ async def test_retries_run_out_into_the_dead_letters_with_the_reason(
 
 
 async def test_a_retry_past_the_age_limit_is_dead_lettered(target: FakeCustomerIo) -> None:
-    policy = RetryPolicy(max_attempts=100, max_age_seconds=60)
+    policy = RetryPolicy(max_attempts=100, max_age_seconds=60, base_delay_seconds=8)
     async with running_host(target.transport, policy=policy) as host:
         installed = await host.install()
         await host.send(track(1))
-        host.clock.advance(61)
-        target.fail("timeout")
+        host.clock.advance(3600)  # queued for an hour (say, paused): no age budget used
+        target.fail("timeout", count=100)
         await host.worker.drain()
         [dead] = await host.deliveries(installed["id"])
         assert dead["reason"]["code"] == "retries_exhausted"
         assert dead["history"][0]["code"] == "timeout"
+        # The waits were 4-8 s, 8-16 s, 16-32 s, 32-64 s: the 60 s budget of waiting for
+        # retries runs out on the 4th or 5th attempt, whatever the hour before it.
+        assert dead["attempts"] in (4, 5)
+        assert 60 <= dead["retry_seconds"] < 60 + 64
 
 
 async def test_rejected_events_are_dead_lettered_at_once(

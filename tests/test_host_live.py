@@ -29,6 +29,7 @@ from host_support import (
     track,
 )
 
+from signal_dest_cio.destination import CustomerIoDestination
 from signal_dest_cio.emulator import EmulatorState, Workspace, serve_in_thread
 from signal_dest_cio.host import create_app, sign
 
@@ -82,10 +83,43 @@ async def test_send_test_event_delivers_a_sample_and_returns_its_record(
     assert TRACK_KEY not in response.text and APP_KEY not in response.text
     listed = await host.deliveries(installed["id"])
     assert [d["id"] for d in listed] == [record["id"]]
-    custom = await host.http.post(path, headers=ADMIN, json={"event": track(99)})
-    assert custom.json()["message_id"] == "msg-99"
+    custom = (await host.http.post(path, headers=ADMIN, json={"event": track(99)})).json()
+    # A test event has its own id (so its own dedup id): the given one is only noted.
+    assert custom["message_id"].startswith("test-") and custom["status"] == "delivered"
+    assert custom["input"]["context"]["test_of_message_id"] == "msg-99"
     again = await host.http.post(path, headers=ADMIN, json={"event": track(99)})
-    assert again.status_code == 409
+    assert again.status_code == 200 and again.json()["message_id"] != custom["message_id"]
+
+
+async def test_a_test_event_never_uses_up_the_message_id_of_real_traffic(
+    host: HostClient, target: FakeCustomerIo
+) -> None:
+    installed = await host.install()
+    path = f"/v1/admin/integrations/{installed['id']}/send-test-event"
+    assert (await host.http.post(path, headers=ADMIN, json={"event": track(5)})).status_code == 200
+    accepted = (await host.send([track(5)])).json()
+    assert accepted["accepted"] == 1 and accepted["duplicates"] == []
+    await host.worker.drain()
+    real = [d for d in await host.deliveries(installed["id"]) if not d["test"]]
+    assert [(d["message_id"], d["status"]) for d in real] == [("msg-5", "delivered")]
+    assert target.accepted["msg-5"] == 2  # the test's event and the real one, each its own id
+
+
+async def test_a_test_event_cut_short_leaves_no_pending_row(
+    host: HostClient, target: FakeCustomerIo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = await host.install()
+
+    async def broken(self: object, events: object) -> object:
+        raise RuntimeError("the destination fell over")
+
+    monkeypatch.setattr(CustomerIoDestination, "deliver", broken)
+    path = f"/v1/admin/integrations/{installed['id']}/send-test-event"
+    with pytest.raises(RuntimeError):
+        await host.http.post(path, headers=ADMIN)
+    [record] = await host.deliveries(installed["id"])
+    assert record["test"] is True and record["status"] == "dead_lettered"
+    assert record["reason"]["code"] == "test_interrupted"
 
 
 async def test_a_failing_test_event_is_dead_lettered_without_pausing(

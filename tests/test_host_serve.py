@@ -32,7 +32,7 @@ def test_serve_flags_override_the_documented_retry_defaults() -> None:
     assert (policy.max_attempts, policy.max_delay_seconds) == (3, 5)
     assert (policy.max_age_seconds, policy.base_delay_seconds) == (86_400, 1)
     defaults = policy_from(build_parser().parse_args(["serve"]))
-    assert (defaults.max_attempts, defaults.max_delay_seconds) == (20, 600)
+    assert (defaults.max_attempts, defaults.max_delay_seconds) == (60, 3600)
 
 
 def test_signal_cio_serve_prints_generated_tokens_once_and_serves(tmp_path: Path) -> None:

@@ -8,8 +8,6 @@ host gets a 307 to the EU host (same path), a US workspace calling the EU host a
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -19,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..config import TRACK_URLS, Region
+from . import notes
 from .inspection import inspection_router
 from .middleware import NOTE_KEY, EmulatorMiddleware
 from .records import Ref, RegionName, Workspace
@@ -28,6 +27,7 @@ from .validation import (
     MAX_BATCH_BYTES,
     MAX_ITEM_BYTES,
     Problem,
+    basic_credentials,
     check_activity,
     check_attributes,
     check_device,
@@ -61,17 +61,6 @@ def v1_problems(problems: list[Problem]) -> Answer:
 def v2_errors(problems: list[Problem], status: int = 400) -> JSONResponse:
     errors = [{"reason": p.reason, "field": p.field, "message": p.message} for p in problems]
     return JSONResponse({"errors": errors}, status_code=status)
-
-
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        site_id, colon, key = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (site_id, key) if colon else None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -133,7 +122,7 @@ def _host(request: Request) -> RegionHost:
 def authenticated(request: Request) -> Caller:
     """HTTP Basic site_id:track_api_key, whichever region the workspace is in."""
     state = _host(request).state
-    given = _basic_credentials(request)
+    given = basic_credentials(request.headers.get("authorization", ""))
     workspace = state.workspace(given[0]) if given else None
     if workspace is None or given is None or workspace.track_api_key != given[1]:
         raise Answer(meta_error("Unauthorized request", 401))
@@ -310,11 +299,14 @@ async def batch(request: Request, caller: Here) -> Response:
     if not isinstance(items, list) or not items:
         problem = Problem("batch", "required", "must be a non-empty list of operations")
         return v2_errors([problem])
-    errors = [
-        {"batch_index": index, "reason": p.reason, "field": p.field, "message": p.message}
-        for index, item in enumerate(items)
-        for p in apply_item(caller.state, caller.site_id, item)
-    ]
+    errors = []
+    for index, item in enumerate(items):
+        with notes.about(f"batch[{index}]"):
+            problems = apply_item(caller.state, caller.site_id, item)
+        errors += [
+            {"batch_index": index, "reason": p.reason, "field": p.field, "message": p.message}
+            for p in problems
+        ]
     return JSONResponse({"errors": errors}, 207) if errors else JSONResponse(OK)
 
 

@@ -9,20 +9,47 @@
 - `{"kind": "drop", "count": 1}`: the next request is not applied and the connection
   closes with no response at all.
 
-`region` ("us" / "eu") and `path_prefix` (default `/api/`, the Track API; `/v1/` aims
-at the App API) narrow which requests a fault hits. How "slow" and "drop" look to a
-client depends on how the emulator runs; see `middleware.py`.
+Which requests a fault hits (every given condition must hold):
+
+- `region`: "us" or "eu", the host the request came to.
+- `path_prefix` (default `/api/`, the Track API; `/v1/` aims at the App API): the
+  path starts with it.
+- `path`: the path equals it exactly, as sent (percent-encoded, no query), e.g.
+  `/api/v1/customers/a%2Fb`. With `path`, `path_prefix` is not applied unless it
+  is given too (and then `path` must start with it).
+- `method`: "PUT", "post", ... (case-insensitive; shown upper-case).
+- `workspace`: a site_id; only requests whose HTTP Basic credentials name it (the
+  key is not checked, and never kept). App API calls (Bearer) never match.
+- `body_contains`: the raw request body (UTF-8) contains this text, e.g. a person's
+  id, to fail just the one v2 batch that carries them.
+
+A fault spends one use per request it hits; the first added pending fault that
+matches is the one used. How "slow" and "drop" look to a client depends on how
+the emulator runs; see `middleware.py`.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FaultKind = Literal["status", "slow", "drop"]
 TRACK_PREFIX = "/api/"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What a fault may look at: where a request came, its method and path as sent,
+    the site_id its Basic credentials name, and its body (None when not read)."""
+
+    region: str
+    method: str
+    path: str
+    site_id: str | None = None
+    body: bytes | None = None
 
 
 class Fault(BaseModel):
@@ -35,6 +62,10 @@ class Fault(BaseModel):
     seconds: float = Field(default=0.0, ge=0, le=600)
     region: Literal["us", "eu"] | None = None
     path_prefix: str = TRACK_PREFIX
+    path: str | None = Field(default=None, min_length=1, max_length=4096)
+    method: str | None = Field(default=None, pattern=r"^[A-Za-z]{1,16}$")
+    workspace: str | None = Field(default=None, min_length=1, max_length=256)
+    body_contains: str | None = Field(default=None, min_length=1, max_length=10_000)
 
     @field_validator("retry_after", mode="before")
     @classmethod
@@ -43,16 +74,47 @@ class Fault(BaseModel):
             str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
         )
 
+    @field_validator("method")
+    @classmethod
+    def _method_upper(cls, value: str | None) -> str | None:
+        return None if value is None else value.upper()
+
+    @field_validator("path")
+    @classmethod
+    def _path_as_sent(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or "?" in value):
+            raise ValueError(
+                "`path` is matched exactly as sent: it starts with `/`, is percent-encoded "
+                "and has no query (e.g. /api/v1/customers/a%2Fb)"
+            )
+        return value
+
     @model_validator(mode="after")
-    def _status_for_status_faults(self) -> Self:
+    def _consistent(self) -> Self:
         if self.kind == "status" and self.status is None:
             raise ValueError("a status fault needs `status` (e.g. 429, 500, 503)")
         if self.kind == "slow" and self.seconds <= 0:
             raise ValueError("a slow fault needs `seconds` > 0")
+        prefix_given = "path_prefix" in self.model_fields_set
+        if self.path is not None and prefix_given and not self.path.startswith(self.path_prefix):
+            raise ValueError("`path` does not start with `path_prefix`: no request could match")
         return self
 
-    def matches(self, region: str, path: str) -> bool:
-        return (self.region is None or self.region == region) and path.startswith(self.path_prefix)
+    def matches(self, request: RequestFacts) -> bool:
+        if self.region is not None and self.region != request.region:
+            return False
+        if self.method is not None and self.method != request.method.upper():
+            return False
+        if self.path is not None:
+            if request.path != self.path:
+                return False
+        elif not request.path.startswith(self.path_prefix):
+            return False
+        if self.workspace is not None and self.workspace != request.site_id:
+            return False
+        if self.body_contains is not None:
+            return request.body is not None and self.body_contains.encode() in request.body
+        return True
 
 
 class FaultQueue:
@@ -66,11 +128,16 @@ class FaultQueue:
         with self._lock:
             self._pending.append((fault, fault.count))
 
-    def take(self, region: str, path: str) -> Fault | None:
+    def wants_body(self) -> bool:
+        """Whether a pending fault looks at bodies (so the middleware must read them first)."""
+        with self._lock:
+            return any(fault.body_contains is not None for fault, _ in self._pending)
+
+    def take(self, request: RequestFacts) -> Fault | None:
         """The first pending fault for this request, one use of it spent."""
         with self._lock:
             for index, (fault, left) in enumerate(self._pending):
-                if fault.matches(region, path):
+                if fault.matches(request):
                     if left > 1:
                         self._pending[index] = (fault, left - 1)
                     else:

@@ -8,9 +8,12 @@ No Track credentials, loopback callers only, and never a key in an answer:
     GET    /_emulator/workspaces/{site_id}/people/{identifier} one person (404 if unknown)
     GET    /_emulator/workspaces/{site_id}/anonymous           {"events": [...]} not yet merged
     GET    /_emulator/workspaces/{site_id}/objects             {"objects": [...]} from group calls
-    GET    /_emulator/requests                                 {"requests": [...]} Track/App calls
+    GET    /_emulator/workspaces/{site_id}/snapshot            end state, timing-free (snapshot.py)
+    GET    /_emulator/requests                                 {"requests": [...]} Track/App calls,
+                                                               each with its fault and "notes"
     GET    /_emulator/faults                                   {"faults": [...]} still pending
-    POST   /_emulator/faults                                   add one fault (see faults.py)
+    POST   /_emulator/faults                                   add one fault (see faults.py); 422
+                                                               {"error", "details"} if invalid
     DELETE /_emulator/faults                                   clear pending faults
     POST   /_emulator/reset                                    forget all data, keep workspaces
 
@@ -79,6 +82,10 @@ def inspection_router(state: EmulatorState) -> APIRouter:
     @router.get("/workspaces/{site_id}/objects")
     async def objects(site_id: str) -> dict[str, Any]:
         return {"objects": state.objects_view(site(site_id))}
+
+    @router.get("/workspaces/{site_id}/snapshot")
+    async def snapshot(site_id: str) -> dict[str, Any]:
+        return state.snapshot(site(site_id))
 
     @router.get("/requests")
     async def requests() -> dict[str, Any]:

@@ -1,5 +1,13 @@
 """Raw ASGI middleware: keep paths percent-encoded, log Track requests, play faults.
 
+Each Track/App request gets one log record (`GET /_emulator/requests`): `time`,
+`method`, `path` (as sent), `region`, `status`, `workspace` (the site_id the app
+authenticated; None when a fault answered first), `fault` (the kind played, if
+any) and `notes` (what the state was asked to do and did not; see `notes.py`).
+A fault is chosen from the request's region, method, path, the site_id its Basic
+credentials name and, only while a pending fault has `body_contains`, its body:
+the body is then read first and replayed to the app unchanged.
+
 How a fault looks to the client, by how the emulator runs:
 
 - under uvicorn (`server.py`), whose protocol puts a `close the connection`
@@ -24,15 +32,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .faults import Fault
+from . import notes
+from .faults import Fault, RequestFacts
 from .state import EmulatorState
+from .validation import basic_credentials
 
 # The scope extension server.py's protocol sets: a callable that closes the connection.
 CLOSE_CONNECTION = "signal_emulator.close_connection"
@@ -72,6 +84,7 @@ class EmulatorMiddleware:
             "status": None,
             "workspace": None,
             "fault": None,
+            "notes": [],
         }
 
         async def logged_send(message: Message) -> None:
@@ -79,13 +92,19 @@ class EmulatorMiddleware:
                 record["status"] = message["status"]
             await send(message)
 
+        facts = RequestFacts(self.region, scope["method"], path, _basic_site_id(scope))
         try:
-            fault = self.state.faults.take(self.region, path)
-            if fault is None:
-                await self.app(scope, receive, logged_send)
-            else:
-                record["fault"] = fault.kind
-                await self._play(fault, scope, receive, logged_send)
+            if self.state.faults.wants_body():
+                body, receive = await _buffered(receive)
+                facts = dataclasses.replace(facts, body=body)
+            with notes.collecting() as found:
+                record["notes"] = found
+                fault = self.state.faults.take(facts)
+                if fault is None:
+                    await self.app(scope, receive, logged_send)
+                else:
+                    record["fault"] = fault.kind
+                    await self._play(fault, scope, receive, logged_send)
         finally:
             record["workspace"] = note.get("site_id")
             self.state.log_request(record)
@@ -121,6 +140,31 @@ async def _answer_status(fault: Fault, send: Send) -> None:
         headers.append((b"retry-after", fault.retry_after.encode("latin-1")))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _basic_site_id(scope: Scope) -> str | None:
+    """The site_id the request's Basic credentials name; the key is dropped at once."""
+    for name, value in scope.get("headers") or []:
+        if name.lower() == b"authorization":
+            given = basic_credentials(value.decode("latin-1"))
+            return given[0] if given else None
+    return None
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole body, and a `receive` that hands the same messages to the app."""
+    messages: deque[Message] = deque()
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+
+    async def replay() -> Message:
+        return messages.popleft() if messages else await receive()
+
+    return body, replay
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import notes
 from .records import Activity, JsonObject, Person, Ref, StoredObject
 
 
@@ -18,6 +19,11 @@ class WorkspaceData:
     deleted: list[JsonObject] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # "attribute update failures" and such
     created: int = 0
+
+    def fail(self, message: str) -> None:
+        """Record a failure, in the workspace's list and the current request's notes."""
+        self.failures.append(message)
+        notes.note(message)
 
     def find(self, ref: Ref) -> Person | None:
         if ref.kind == "cio_id":
@@ -42,9 +48,7 @@ def set_identifier(data: WorkspaceData, person: Person, wanted: Ref, changed_by:
     # Customer.io changes an id only through cio_id, an email through id or cio_id.
     may_change = changed_by == "cio_id" or (wanted.kind == "email" and changed_by == "id")
     if (holder is not None and holder is not person) or (current and not may_change):
-        data.failures.append(
-            f"attribute update failure: {wanted.kind}={wanted.value} for {person.cio_id}"
-        )
+        data.fail(f"attribute update failure: {wanted.kind}={wanted.value} for {person.cio_id}")
         return
     setattr(person, wanted.kind, wanted.value)
 
@@ -85,3 +89,12 @@ def fold_into(data: WorkspaceData, keep: Person, gone: Person) -> None:
             attributes = stored.relationships.pop(gone.cio_id)
             stored.relationships.setdefault(keep.cio_id, attributes)
     del data.people[gone.cio_id]
+
+
+def why_no_merge(keep: Person, gone: Person | None, secondary: Ref) -> str:
+    """Why a merge into an existing primary changed nothing (for the request's notes)."""
+    if gone is None:
+        return f"secondary {secondary} not found, nothing merged"
+    if gone is keep:
+        return "primary and secondary are one person, nothing merged"
+    return "a suppressed person is not merged"

@@ -31,6 +31,9 @@ class Ref:
     kind: IdentifierKind
     value: str
 
+    def __str__(self) -> str:
+        return f"{self.kind}={self.value}"
+
 
 @dataclass(slots=True)
 class Activity:
@@ -43,6 +46,7 @@ class Activity:
     id: str | None = None
     anonymous_id: str | None = None
     sequence: int = 0  # arrival order, to keep equal timestamps stable
+    timestamp_given: bool = True  # False: `timestamp` is the emulator's arrival time
 
     def view(self) -> JsonObject:
         shown: JsonObject = {
@@ -63,6 +67,7 @@ class Device:
     platform: str
     last_used: int
     attributes: dict[str, Any] = field(default_factory=dict)
+    last_used_given: bool = False  # False: `last_used` is the emulator's clock
 
     def view(self) -> JsonObject:
         return {

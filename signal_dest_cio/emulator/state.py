@@ -18,6 +18,21 @@ Rules kept (and where the emulator simplifies):
 - Suppress keeps the person, flagged (Customer.io deletes the profile; keeping it
   lets a test see what was suppressed); a suppressed person's identifies, events
   and devices are ignored (still 200) until unsuppressed.
+
+Order matters the way it does at Customer.io, which applies calls as they arrive:
+
+- A merge whose primary does not exist (yet) does nothing; nor does one whose
+  secondary is gone (say, merged already). Nothing is created.
+- A delete takes the person with their devices, activity and relationships; a
+  later identify, event, device or relationship naming the same id or email
+  creates a new person (a new cio_id, none of the old data). Event ids stay
+  remembered, so a resent event of the deleted person is still a duplicate.
+- A device token belongs to whoever it was last added to.
+
+What a call was asked to do and did not (an unknown primary, an unknown
+`cio_id`, a suppressed person) is noted on its request's log record
+(`notes.py`); failures also go to the workspace summary's `failures`.
+`snapshot()` gives an end state to compare runs with (`snapshot.py`).
 """
 
 from __future__ import annotations
@@ -27,8 +42,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from . import notes, views
 from .faults import FaultQueue
-from .people import WorkspaceData, apply_attributes, claim_anonymous, fold_into, set_identifier
+from .people import (
+    WorkspaceData,
+    apply_attributes,
+    claim_anonymous,
+    fold_into,
+    set_identifier,
+    why_no_merge,
+)
 from .records import (
     Activity,
     ActivityType,
@@ -39,7 +62,7 @@ from .records import (
     StoredObject,
     Workspace,
 )
-from .validation import path_ref
+from .snapshot import workspace_snapshot
 
 MAX_LOGGED_REQUESTS = 10_000
 # Body keys of an identify that are instructions or identifiers, not attributes.
@@ -131,10 +154,11 @@ class EmulatorState:
                         person = None
             if person is None:
                 if ref.kind == "cio_id" or update_only:
-                    data.failures.append(f"identify {ref.kind}={ref.value}: no such person")
+                    data.fail(f"identify {ref}: no such person")
                     return
                 person = self._create(site_id, ref)
             if person.suppressed:
+                notes.note(f"identify {ref}: suppressed, ignored")
                 return
             for wanted in named:
                 set_identifier(data, person, wanted, changed_by=ref.kind)
@@ -173,6 +197,7 @@ class EmulatorState:
                 id=event_id,
                 anonymous_id=anonymous_id,
                 sequence=self._sequence,
+                timestamp_given=timestamp is not None,
             )
             if ref is None:
                 owner = ws.owner_of(anonymous_id) if anonymous_id else None
@@ -184,9 +209,11 @@ class EmulatorState:
             else:
                 person = self._find_or_create(site_id, ref)
                 if person is None:
+                    notes.note(f"{type} {ref}: no such person, ignored")
                     return "ignored"
             if person is not None:
                 if person.suppressed:
+                    notes.note(f"{type} for {person.cio_id}: suppressed, ignored")
                     return "ignored"
                 person.add_activity([entry])
             if event_id is not None:
@@ -207,6 +234,8 @@ class EmulatorState:
         with self._lock:
             person = self._find_or_create(site_id, ref)
             if person is None or person.suppressed:
+                why = "no such person" if person is None else "suppressed"
+                notes.note(f"add_device {ref}: {why}, ignored")
                 return
             for other in self._ws(site_id).people.values():
                 if other is not person:
@@ -216,19 +245,21 @@ class EmulatorState:
                 device = person.devices[token] = Device(token, platform or "", self._now())
             device.platform = platform or device.platform
             device.last_used = last_used if last_used is not None else self._now()
+            device.last_used_given = last_used is not None
             device.attributes.update(attributes or {})
 
     def delete_device(self, site_id: str, ref: Ref, token: str) -> None:
         with self._lock:
             person = self._ws(site_id).find(ref)
-            if person is not None:
-                person.devices.pop(token, None)
+            if person is None or person.devices.pop(token, None) is None:
+                notes.note(f"delete_device {ref}: no such person or device")
 
     def delete_person(self, site_id: str, ref: Ref) -> None:
         with self._lock:
             data = self._ws(site_id)
             person = data.find(ref)
             if person is None:
+                notes.note(f"delete {ref}: no such person")
                 return
             del data.people[person.cio_id]
             data.deleted.append(person.identifiers())
@@ -249,9 +280,10 @@ class EmulatorState:
             data = self._ws(site_id)
             keep, gone = data.find(primary), data.find(secondary)
             if keep is None:
-                data.failures.append(f"merge: primary {primary.kind}={primary.value} not found")
+                data.fail(f"merge: primary {primary} not found")
                 return
             if gone is None or gone is keep or keep.suppressed or gone.suppressed:
+                notes.note(f"merge: {why_no_merge(keep, gone, secondary)}")
                 return
             fold_into(data, keep, gone)
             data.merges.append({"primary": keep.identifiers(), "secondary": gone.identifiers()})
@@ -293,6 +325,8 @@ class EmulatorState:
             return
         person = self._find_or_create(site_id, ref)
         if person is None or person.suppressed:
+            why = "no such person" if person is None else "suppressed"
+            notes.note(f"relationship {ref} to {key[0]}/{key[1]}: {why}, ignored")
             return
         stored = data.objects.setdefault(key, StoredObject(*key))
         stored.relationships.setdefault(person.cio_id, {}).update(attributes)
@@ -303,31 +337,14 @@ class EmulatorState:
 
     # -- inspection -----------------------------------------------------------------
 
-    def _relationships_of(self, data: WorkspaceData, person: Person) -> list[JsonObject]:
-        return [
-            {
-                "object_type_id": stored.object_type_id,
-                "object_id": stored.object_id,
-                "relationship_attributes": dict(stored.relationships[person.cio_id]),
-            }
-            for stored in data.objects.values()
-            if person.cio_id in stored.relationships
-        ]
-
     def people_view(self, site_id: str) -> list[JsonObject]:
         with self._lock:
-            data = self._ws(site_id)
-            return [p.view(self._relationships_of(data, p)) for p in data.people.values()]
+            return views.people_view(self._ws(site_id))
 
     def person_view(self, site_id: str, identifier: str) -> JsonObject | None:
         """One person, named the way a v1 path names them (`cio_…`, an email, else an id)."""
         with self._lock:
-            data = self._ws(site_id)
-            ref = path_ref(identifier)
-            person = data.find(ref)
-            for kind in ("id", "email"):
-                person = person or data.find(Ref(kind, identifier))
-            return None if person is None else person.view(self._relationships_of(data, person))
+            return views.person_view(self._ws(site_id), identifier)
 
     def anonymous_view(self, site_id: str) -> list[JsonObject]:
         with self._lock:
@@ -340,20 +357,22 @@ class EmulatorState:
 
     def workspace_view(self, site_id: str) -> JsonObject:
         with self._lock:
-            workspace, data = self.workspace(site_id), self._ws(site_id)
+            workspace = self.workspace(site_id)
             assert workspace is not None
             return {
                 "site_id": site_id,
                 "region": workspace.region,
                 "environment_id": self.environment_id(site_id),
-                "people": len(data.people),
-                "anonymous_events": len(data.anonymous),
-                "objects": len(data.objects),
-                "duplicate_events_ignored": data.duplicates,
-                "merges": list(data.merges),
-                "deleted": list(data.deleted),
-                "failures": list(data.failures),
-            }
+            } | views.counts_view(self._ws(site_id))
+
+    def snapshot(self, site_id: str) -> JsonObject:
+        """The workspace's end state, comparable across runs however requests interleaved.
+
+        People keyed by id/email (not cio_id), no emulator clock stamps, every list
+        sorted; the full rules are in `snapshot.py`.
+        """
+        with self._lock:
+            return workspace_snapshot(self._ws(site_id))
 
     def log_request(self, record: JsonObject) -> None:
         with self._lock:

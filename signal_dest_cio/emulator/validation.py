@@ -6,6 +6,8 @@ them into Customer.io's error bodies (v1 `meta.errors`, v2 `errors[]`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass
@@ -56,6 +58,18 @@ def is_email(value: str) -> bool:
 
 def is_ulid(value: Any) -> bool:
     return isinstance(value, str) and _ULID.fullmatch(value) is not None
+
+
+def basic_credentials(authorization: str) -> tuple[str, str] | None:
+    """(site_id, key) from an `Authorization: Basic ...` value; None if it is not one."""
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        site_id, colon, key = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (site_id, key) if colon else None
 
 
 def path_ref(text: str) -> Ref:

@@ -17,10 +17,11 @@ from .backoff import Clock, RetryPolicy
 from .discovery import discover_destinations, secret_fields
 from .errors import install_error_handlers
 from .live import router as live_router
+from .pool import DestinationPool, TransportFactory
 from .service import Host
 from .store import Store
 from .vault import Vault
-from .worker import DEFAULT_BATCH_SIZE, DeliveryWorker, DestinationPool, TransportFactory
+from .worker import DEFAULT_BATCH_SIZE, DeliveryWorker
 
 ADMIN_TOKEN_ENV = "SIGNAL_ADMIN_TOKEN"
 SIGNING_SECRET_ENV = "SIGNAL_SIGNING_SECRET"
@@ -67,6 +68,7 @@ def create_app(
         rng=rng,
     )
     host = Host(store, destinations, pool, worker)
+    store.abandon_test_deliveries(worker.clock.now())  # left by a host that stopped mid-test
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -1,8 +1,12 @@
-"""When to try a delivery again: exponential backoff with full jitter, and an injectable clock.
+"""When to try a delivery again: exponential backoff with equal jitter, and an injectable clock.
 
-Full jitter (a uniform draw between 0 and the exponential ceiling) spreads the
-retries of many events that failed together, so they do not come back as one
-wave. A vendor's `Retry-After` is a floor: never retry before it says.
+Equal jitter (half the exponential ceiling, plus a uniform draw over the other half)
+spreads the retries of many events that failed together, so they do not come back
+as one wave, and still guarantees each wait at least half the ceiling, so the
+schedule is known: with the defaults, waits grow 0.5-1 s, 1-2 s, ... up to 30-60
+min from the 13th try on, and the 24-hour age budget (time spent waiting for
+retries only) is what ends it, after 36 to 60 attempts. A vendor's `Retry-After` is
+a floor: never retry before it says.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from typing import Protocol
 class RetryPolicy:
     """How long a `retry` outcome is retried before the event is dead-lettered."""
 
-    max_attempts: int = 20
+    # Chosen so that retries span the age budget: even the shortest waits (half the
+    # ceiling) need 59 attempts to cover 24 hours, so an outage of hours is ridden out.
+    max_attempts: int = 60
     max_age_seconds: float = 24 * 3600.0
     base_delay_seconds: float = 1.0
-    max_delay_seconds: float = 600.0
+    max_delay_seconds: float = 3600.0
 
     def ceiling(self, attempt: int) -> float:
         """The largest wait after the `attempt`-th failed try (1-based)."""
@@ -31,12 +37,14 @@ class RetryPolicy:
     def delay(
         self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
     ) -> float:
-        """Seconds to wait before the next try: full jitter, never less than `retry_after`."""
-        jittered = (rng or random).uniform(0.0, self.ceiling(attempt))
+        """Seconds to wait before the next try: equal jitter, never less than `retry_after`."""
+        ceiling = self.ceiling(attempt)
+        jittered = ceiling / 2 + (rng or random).uniform(0.0, ceiling / 2)
         return max(jittered, retry_after or 0.0)
 
-    def exhausted(self, attempts: int, age_seconds: float) -> bool:
-        return attempts >= self.max_attempts or age_seconds >= self.max_age_seconds
+    def exhausted(self, attempts: int, retry_seconds: float) -> bool:
+        """`retry_seconds`: time spent waiting for retries (never held, paused or disabled)."""
+        return attempts >= self.max_attempts or retry_seconds >= self.max_age_seconds
 
 
 class Clock(Protocol):

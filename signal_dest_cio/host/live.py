@@ -85,7 +85,8 @@ function render(groups) {
   for (const [integration, d] of rows) {
     const tr = document.createElement("tr");
     tr.className = "delivery";
-    tr.dataset.status = d.status;
+    const held = d.status === "pending" && d.held_by;
+    tr.dataset.status = held ? "held" : d.status;
     tr.dataset.messageId = d.message_id;
     cell(tr, d.updated_at);
     cell(tr, integration.name + (integration.status === "paused" ? " (paused)" : ""),
@@ -94,13 +95,15 @@ function render(groups) {
     cell(tr, describe(d.input));
     const status = cell(tr, "");
     const badge = document.createElement("span");
-    badge.className = "status " + d.status;
-    badge.textContent = d.status;
+    badge.className = "status " + (held ? "pending" : d.status);
+    badge.textContent = held ? "held" : d.status;
     status.appendChild(badge);
+    if (held) badge.title = "waits for " + d.held_by.message_id;
     cell(tr, d.outcome ? d.outcome.kind + " · " + d.outcome.code : "");
     cell(tr, d.response_status);
     cell(tr, d.attempts);
-    cell(tr, d.reason ? d.reason.code + ": " + d.reason.message : "");
+    cell(tr, d.reason ? d.reason.code + ": " + d.reason.message
+             : held ? "held behind " + d.held_by.message_id : "");
     body.appendChild(tr);
   }
   return rows.length;

@@ -50,6 +50,11 @@ class Delivery:
     revision: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     test: bool = False
+    seq: int = 0  # the event's place in ingestion order: a lane's order
+    lane_keys: list[str] | None = None  # None until the worker has asked the destination
+    held_by: int | None = None  # the delivery this one waits behind (SPEC 4.1)
+    held_by_message_id: str | None = None
+    retry_seconds: float = 0.0  # time spent waiting for its own retries (the age budget)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,4 +100,9 @@ def delivery_from(row: sqlite3.Row) -> Delivery:
         revision=row["revision"],
         history=_loads(row["history"]) or [],
         test=bool(row["test"]),
+        seq=row["event_seq"],
+        lane_keys=_loads(row["lane_keys"]),
+        held_by=row["held_by"],
+        held_by_message_id=row["held_by_message_id"],
+        retry_seconds=row["retry_seconds"],
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -16,9 +15,11 @@ from ..harness import RecordingTransport, sample_event
 from ..logging import redact_with
 from .configs import masked, overlay, storable, validate
 from .errors import ApiError, not_found
+from .pool import DestinationPool, outcome_dict, plain
 from .records import Delivery, Integration, Revision
+from .settle import settle
 from .store import Store
-from .worker import DeliveryWorker, DestinationPool, outcome_dict, plain, settle
+from .worker import DeliveryWorker
 
 MAX_EVENTS_PER_REQUEST = 1000
 MAX_MESSAGE_ID_LENGTH = 255
@@ -231,41 +232,50 @@ class Host:
             body = dict(event)
         else:  # a sample, stamped now so its dedup id carries a real time
             body = sample_event(kind, user_id) | {"timestamp": iso(self.now())}
-        given, problem = _message_id(body)
+        _, problem = _message_id(body)
         if problem is not None:
             raise ApiError(422, problem["code"], problem["message"])
-        if given is None:
-            body = {**body, "messageId": message_id}
-        message_id = given or message_id
-        try:
-            delivery = self.store.record_test_event(integration.id, message_id, body, self.now())
-        except sqlite3.IntegrityError as error:  # the messageId is already stored
-            raise ApiError(
-                409, "duplicate_message_id", f"messageId {message_id!r} exists"
-            ) from error
+        # Its own namespace and its own id, so its dedup id in Customer.io is its own too:
+        # a test never uses up the messageId of a real event (which would then be a
+        # duplicate here and in Customer.io). A given messageId is kept in the record.
+        given = body.get("messageId", body.get("message_id"))
+        body = {k: v for k, v in body.items() if k != "message_id"} | {"messageId": message_id}
+        context = body.get("context")
+        if given is not None and (context is None or isinstance(context, dict)):
+            body["context"] = {**(context or {}), "test_of_message_id": given}
+        delivery = self.store.record_test_event(integration.id, message_id, body, self.now())
         factory = self.pool.transport_factory
         recorder = RecordingTransport(factory() if factory else httpx.AsyncHTTPTransport())
-        instance = self.pool.build(integration.destination, revision.config, transport=recorder)
-        try:
-            [outcome] = await instance.deliver([body])
-        finally:
-            await instance.aclose()
         secrets_ = self.pool.secrets_of(integration.destination, revision.config)
-        requests = [
-            {"method": e.method, "url": e.url, "json": e.body, "status": e.status}
-            for e in recorder.exchanges
-        ]
-        now = self.now()
-        settle(
-            delivery,
-            outcome_dict(outcome, secrets_),
-            now=now,
-            policy=self.worker.policy,
-            revision=revision.number,
-            requests=_scrubbed(requests, secrets_),
-            test=True,
-        )
-        self.store.save_deliveries([delivery], now)
+        outcome: Any = {
+            "kind": "rejected",
+            "code": "test_interrupted",
+            "message": "the test event was cut short before it had an outcome",
+        }
+        try:
+            instance = self.pool.build(integration.destination, revision.config, transport=recorder)
+            try:
+                [outcome] = await instance.deliver([body])
+            finally:
+                await instance.aclose()
+        finally:
+            # Whatever happened (a destination that raised, a client that went away),
+            # the test row ends here: never a pending row nothing will pick up.
+            requests = [
+                {"method": e.method, "url": e.url, "json": e.body, "status": e.status}
+                for e in recorder.exchanges
+            ]
+            now = self.now()
+            settle(
+                delivery,
+                outcome_dict(outcome, secrets_),
+                now=now,
+                policy=self.worker.policy,
+                revision=revision.number,
+                requests=_scrubbed(requests, secrets_),
+                test=True,
+            )
+            self.store.save_deliveries([delivery], now)
         return self.delivery_view(delivery)
 
     def replay(
@@ -325,6 +335,8 @@ class Host:
             "outcome": delivery.outcome,
             "reason": reason,
             "attempts": delivery.attempts,
+            "held_by": _held_by(delivery),
+            "retry_seconds": round(delivery.retry_seconds, 3),
             "history": [
                 {
                     **entry,
@@ -341,6 +353,13 @@ class Host:
             "created_at": iso(delivery.created_at),
             "updated_at": iso(delivery.updated_at),
         }
+
+
+def _held_by(delivery: Delivery) -> dict[str, Any] | None:
+    """What a pending delivery waits behind (SPEC 4.1), or None."""
+    if delivery.status != "pending" or delivery.held_by is None:
+        return None
+    return {"delivery_id": delivery.held_by, "message_id": delivery.held_by_message_id}
 
 
 def _scrubbed(value: list[Any], secrets_: frozenset[str]) -> list[Any]:

@@ -1,8 +1,9 @@
 """The host's SQLite store: integrations, immutable revisions, events and deliveries.
 
 Every write commits before it returns, so an event acknowledged with a 202 is
-on disk (WAL, synchronous=FULL). One connection serves the whole process; the
-host is one process, and its worker is the only one delivering.
+on disk (WAL, synchronous=FULL). One connection serves the whole process (the
+admin API on the server's loop and the delivery worker on its own thread), behind
+one lock; the host is one process, and its worker is the only one delivering.
 """
 
 from __future__ import annotations
@@ -23,55 +24,8 @@ from .records import (
     delivery_from,
     integration_from,
 )
+from .schema import create_schema
 from .vault import Vault
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS integrations (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    destination TEXT NOT NULL,
-    variant TEXT,
-    delivery_mode TEXT NOT NULL,
-    enabled INTEGER NOT NULL DEFAULT 1,
-    paused TEXT,
-    revision INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS revisions (
-    integration_id TEXT NOT NULL REFERENCES integrations(id),
-    number INTEGER NOT NULL,
-    sealed_config TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (integration_id, number)
-);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id TEXT NOT NULL UNIQUE,
-    body TEXT NOT NULL,
-    received_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    integration_id TEXT NOT NULL REFERENCES integrations(id),
-    event_seq INTEGER NOT NULL REFERENCES events(seq),
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    queued_at REAL NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    outcome TEXT,
-    requests TEXT,
-    response_status INTEGER,
-    revision INTEGER,
-    history TEXT NOT NULL DEFAULT '[]',
-    test INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (integration_id, event_seq)
-);
-CREATE INDEX IF NOT EXISTS deliveries_due
-    ON deliveries (integration_id, status, next_attempt_at, event_seq);
-"""
 
 
 def _loads(text: str | None) -> Any:
@@ -94,7 +48,7 @@ class Store:
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
+            create_schema(self._db)
 
     def close(self) -> None:
         with self._lock:
@@ -219,7 +173,8 @@ class Store:
             ]
             for message_id, body in events:
                 cursor = db.execute(
-                    "INSERT OR IGNORE INTO events (message_id, body, received_at) VALUES (?, ?, ?)",
+                    "INSERT OR IGNORE INTO events (namespace, message_id, body, received_at)"
+                    " VALUES ('live', ?, ?, ?)",
                     (message_id, json.dumps(body, ensure_ascii=False), now),
                 )
                 if cursor.rowcount == 0:
@@ -238,10 +193,12 @@ class Store:
     def record_test_event(
         self, integration_id: str, message_id: str, body: Any, now: float
     ) -> Delivery:
-        """A test event is stored like any other, but queued for one integration only."""
+        """A test event is stored like any other, but queued for one integration only, and
+        in a namespace of its own: its messageId is never taken from real traffic."""
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT INTO events (message_id, body, received_at) VALUES (?, ?, ?)",
+                "INSERT INTO events (namespace, message_id, body, received_at)"
+                " VALUES ('test', ?, ?, ?)",
                 (message_id, json.dumps(body, ensure_ascii=False), now),
             )
             delivery = db.execute(
@@ -257,14 +214,32 @@ class Store:
     # -- deliveries -------------------------------------------------------------------
 
     _SELECT_DELIVERY = (
-        "SELECT d.*, e.message_id, e.body FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+        "SELECT d.*, e.message_id, e.body, he.message_id AS held_by_message_id"
+        " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+        " LEFT JOIN deliveries h ON h.id = d.held_by LEFT JOIN events he ON he.seq = h.event_seq"
     )
 
-    def due_deliveries(self, integration_id: str, now: float, limit: int) -> list[Delivery]:
+    def due_deliveries(
+        self, integration_id: str, now: float, limit: int, after_seq: int = 0
+    ) -> list[Delivery]:
+        """Pending deliveries that are due, in ingestion order, from after `after_seq`."""
         rows = self._rows(
             f"{self._SELECT_DELIVERY} WHERE d.integration_id = ? AND d.status = 'pending'"
-            " AND d.test = 0 AND d.next_attempt_at <= ? ORDER BY d.event_seq LIMIT ?",
-            (integration_id, now, limit),
+            " AND d.test = 0 AND d.next_attempt_at <= ? AND d.event_seq > ?"
+            " ORDER BY d.event_seq LIMIT ?",
+            (integration_id, now, after_seq, limit),
+        )
+        return [delivery_from(row) for row in rows]
+
+    def waiting_deliveries(
+        self, integration_id: str, now: float, after_seq: int, upto_seq: int
+    ) -> list[Delivery]:
+        """Pending deliveries not due yet (a retry, or held), ingested in (after, upto]."""
+        rows = self._rows(
+            f"{self._SELECT_DELIVERY} WHERE d.integration_id = ? AND d.status = 'pending'"
+            " AND d.test = 0 AND d.next_attempt_at > ? AND d.event_seq > ? AND d.event_seq <= ?"
+            " ORDER BY d.event_seq",
+            (integration_id, now, after_seq, upto_seq),
         )
         return [delivery_from(row) for row in rows]
 
@@ -285,7 +260,8 @@ class Store:
             db.executemany(
                 "UPDATE deliveries SET status = ?, attempts = ?, queued_at = ?,"
                 " next_attempt_at = ?, outcome = ?, requests = ?, response_status = ?,"
-                " revision = ?, history = ?, updated_at = ? WHERE id = ?",
+                " revision = ?, history = ?, lane_keys = ?, held_by = ?, retry_seconds = ?,"
+                " updated_at = ? WHERE id = ?",
                 [
                     (
                         d.status,
@@ -297,12 +273,77 @@ class Store:
                         d.response_status,
                         d.revision,
                         _dumps(d.history),
+                        _dumps(d.lane_keys),
+                        d.held_by,
+                        d.retry_seconds,
                         now,
                         d.id,
                     )
                     for d in deliveries
                 ],
             )
+
+    def release_held(self, blocker_ids: Sequence[int], now: float, dead: Sequence[int]) -> None:
+        """Whatever waits behind these deliveries (now settled) is due again.
+
+        Behind a dead letter (`dead`), the release is written into the held event's
+        history, naming the delivery and message that were given up on.
+        """
+        if not blocker_ids:
+            return
+        marks = ",".join("?" * len(blocker_ids))
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT d.id, d.held_by, d.history, e.message_id FROM deliveries d"
+                " JOIN deliveries h ON h.id = d.held_by JOIN events e ON e.seq = h.event_seq"
+                f" WHERE d.held_by IN ({marks}) AND d.status = 'pending'",
+                list(blocker_ids),
+            ).fetchall()
+            updates = []
+            for row in rows:
+                history = _loads(row["history"]) or []
+                if row["held_by"] in dead:
+                    history.append(
+                        {
+                            "at": now,
+                            "kind": "released",
+                            "code": "lane_released",
+                            "released_by": {
+                                "delivery_id": row["held_by"],
+                                "message_id": row["message_id"],
+                            },
+                            "message": f"{row['message_id']} was dead-lettered; "
+                            "this event no longer waits for it",
+                        }
+                    )
+                updates.append((now, _dumps(history), now, row["id"]))
+            db.executemany(
+                "UPDATE deliveries SET held_by = NULL, next_attempt_at = ?, history = ?,"
+                " updated_at = ? WHERE id = ?",
+                updates,
+            )
+
+    def abandon_test_deliveries(self, now: float) -> int:
+        """Test deliveries left pending by a host that stopped mid-test: dead-lettered."""
+        entry = {
+            "at": now,
+            "kind": "rejected",
+            "code": "test_interrupted",
+            "reason": {
+                "code": "test_interrupted",
+                "message": "the host stopped before this test event had an outcome",
+            },
+        }
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT id, history FROM deliveries WHERE test = 1 AND status = 'pending'"
+            ).fetchall()
+            db.executemany(
+                "UPDATE deliveries SET status = 'dead_lettered', history = ?, updated_at = ?"
+                " WHERE id = ?",
+                [(_dumps([*(_loads(r["history"]) or []), entry]), now, r["id"]) for r in rows],
+            )
+        return len(rows)
 
     def get_delivery(self, integration_id: str, delivery_id: int) -> Delivery | None:
         rows = self._rows(
@@ -364,7 +405,8 @@ class Store:
             chosen = [row[0] for row in db.execute(sql + " ORDER BY d.id", params)]
             db.executemany(
                 "UPDATE deliveries SET status = 'pending', attempts = 0, queued_at = ?,"
-                " next_attempt_at = ?, test = 0, updated_at = ? WHERE id = ?",
+                " next_attempt_at = ?, test = 0, held_by = NULL, retry_seconds = 0,"
+                " updated_at = ? WHERE id = ?",
                 [(now, now, now, delivery_id) for delivery_id in chosen],
             )
         return chosen

@@ -1,12 +1,18 @@
-"""The delivery loop: stored events go to each integration in batches, and every outcome
-is acted on.
+"""The delivery loop: stored events go to each integration in batches, in lane order,
+and every outcome is acted on (see `settle.py`).
 
-- `delivered`, `filtered`: done.
-- `retry`: again after exponential backoff with full jitter (at least `retry_after`),
-  until the attempt or age budget is spent; then dead-lettered (`retries_exhausted`).
-- `rejected`: dead-lettered at once, with the destination's reason.
-- `config_error`: the integration pauses; its events stay queued until a new
-  revision or a resume. Such an attempt does not use the retry budget.
+Order (SPEC 4.1): before a batch is sent, the integration's pending deliveries are
+walked in ingestion order through a `LaneBarrier`. One that waits (for its retry,
+or behind another) holds every identifier it touches; a due delivery that shares one
+is held too, records what it waits for, and is looked at again when that is due or
+settles. A settled delivery releases what waits behind it; a dead letter's release
+is written into the held deliveries' history.
+
+Isolation: in the background (`start()`), the worker runs on a thread of its own with
+its own event loop, so delivery never delays the loop that answers ingestion and
+admin calls, and each integration has its own task there: a vendor that hangs holds
+up only its own integration. `run_once()` and `drain()` run rounds on the caller's
+loop, for tests and tools.
 
 Deliveries are rows in the store, so a restarted host picks up where it stopped;
 an event whose attempt was cut short is sent again with the same dedup id.
@@ -15,162 +21,27 @@ an event whose attempt was cut short is sent again with the same dedup id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import structlog
 
-from ..logging import redact_with
+from ..lanes import LaneBarrier
 from .backoff import Clock, RetryPolicy, SystemClock
-from .configs import remember_secrets, secret_values
-from .records import Delivery, Integration, Revision
+from .pool import DestinationPool, outcome_dict, preview_requests
+from .records import Delivery, Integration
+from .settle import hold, settle
 from .store import Store
-
-TransportFactory = Callable[[], httpx.AsyncBaseTransport]
 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_POLL_SECONDS = 1.0
 
 _log = structlog.get_logger("signal_dest_cio.host", component="worker")
 
-
-class DestinationPool:
-    """One destination instance (so one HTTP client) per integration revision."""
-
-    def __init__(
-        self,
-        store: Store,
-        classes: dict[str, Any],
-        secret_fields: dict[str, frozenset[str]],
-        transport_factory: TransportFactory | None = None,
-    ) -> None:
-        self.store = store
-        self.classes = classes
-        self.secret_fields = secret_fields
-        self.transport_factory = transport_factory
-        self._live: dict[str, tuple[int, Any]] = {}
-
-    def build(self, destination: str, config: dict[str, Any], transport: Any | None = None) -> Any:
-        """A fresh instance; the caller closes it. `transport` overrides the Track transport."""
-        remember_secrets(config, self.secret_fields[destination])
-        options: dict[str, Any] = {}
-        if self.transport_factory is not None:
-            options = {
-                "transport": self.transport_factory(),
-                "app_transport": self.transport_factory(),
-            }
-        if transport is not None:
-            options["transport"] = transport
-        return self.classes[destination](config, **options)
-
-    async def current(self, integration: Integration) -> tuple[Any, Revision]:
-        revision = self.store.get_revision(integration.id, integration.revision)
-        assert revision is not None
-        cached = self._live.get(integration.id)
-        if cached is not None and cached[0] == revision.number:
-            return cached[1], revision
-        if cached is not None:
-            await cached[1].aclose()
-        instance = self.build(integration.destination, revision.config)
-        self._live[integration.id] = (revision.number, instance)
-        return instance, revision
-
-    def secrets_of(self, destination: str, config: dict[str, Any]) -> frozenset[str]:
-        return secret_values(config, self.secret_fields[destination])
-
-    async def aclose(self) -> None:
-        live, self._live = self._live, {}
-        for _, instance in live.values():
-            await instance.aclose()
-
-
-def outcome_dict(outcome: Any, secrets: frozenset[str]) -> dict[str, Any]:
-    """A destination's outcome as plain JSON, with any secret value scrubbed."""
-    scrubbed: dict[str, Any] = redact_with(plain(outcome), secrets)
-    return scrubbed
-
-
-def preview_requests(destination: Any, event: Any, secrets: frozenset[str]) -> list[Any] | None:
-    """The vendor requests an event becomes (the destination's preview), redacted."""
-    try:
-        data = plain(destination.preview(event))
-        requests: list[Any] = redact_with(list(data.get("requests") or []), secrets)
-    except Exception:  # a preview is for people; its failure must not stop delivery
-        return None
-    return requests
-
-
-def plain(value: Any) -> dict[str, Any]:
-    """A destination's result (a pydantic model, something with `as_json`, a mapping) as a dict."""
-    if hasattr(value, "as_json"):
-        data: dict[str, Any] = value.as_json()
-    elif hasattr(value, "model_dump"):
-        data = value.model_dump(mode="json")
-    else:
-        data = dict(value)
-    return data
-
-
-def settle(
-    delivery: Delivery,
-    outcome: dict[str, Any],
-    *,
-    now: float,
-    policy: RetryPolicy,
-    revision: int,
-    requests: list[Any] | None,
-    rng: random.Random | None = None,
-    test: bool = False,
-) -> bool:
-    """Record one attempt on the delivery; True when the integration must pause.
-
-    A test event is tried once: whatever did not deliver is dead-lettered, and it
-    never pauses the integration.
-    """
-    kind = outcome.get("kind")
-    counted = kind != "config_error"
-    delivery.attempts += int(counted)
-    delivery.outcome = outcome
-    delivery.response_status = outcome.get("status")
-    delivery.revision = revision
-    delivery.requests = requests
-    entry: dict[str, Any] = {
-        "at": now,
-        "kind": kind,
-        "code": outcome.get("code"),
-        "status": outcome.get("status"),
-        "retry_after": outcome.get("retry_after"),
-        "revision": revision,
-    }
-    delivery.history.append(entry)
-    reason: dict[str, Any] | None = None
-    pause = False
-    if kind in ("delivered", "filtered"):
-        delivery.status = str(kind)
-    elif test or kind not in ("retry", "config_error"):
-        reason = {"code": outcome.get("code"), "message": outcome.get("message", "")}
-    elif kind == "config_error":
-        delivery.next_attempt_at = now  # as soon as the integration resumes
-        pause = True
-    elif policy.exhausted(delivery.attempts, now - delivery.queued_at):
-        reason = {
-            "code": "retries_exhausted",
-            "message": f"gave up after {delivery.attempts} attempts over "
-            f"{now - delivery.queued_at:.0f}s; last: {outcome.get('code')}: "
-            f"{outcome.get('message', '')}",
-        }
-    else:
-        retry_after = outcome.get("retry_after")
-        wait = float(retry_after) if isinstance(retry_after, int | float) else None
-        delay = policy.delay(delivery.attempts, wait, rng)
-        delivery.next_attempt_at = now + delay
-        entry["next_attempt_at"] = delivery.next_attempt_at
-    if reason is not None:
-        delivery.status = "dead_lettered"
-        entry["reason"] = reason
-    return pause
+Hold = tuple[int, str, float]  # (delivery id, message id, next try) of a lane's head
 
 
 class DeliveryWorker:
@@ -192,22 +63,36 @@ class DeliveryWorker:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.rng = rng
-        self._lock = asyncio.Lock()
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._supervisor_wake: asyncio.Event | None = None
 
     def active(self) -> list[Integration]:
         return [i for i in self.store.list_integrations() if i.enabled and not i.paused]
 
     async def run_once(self) -> int:
-        """Deliver one batch of due events per active integration; how many were tried."""
-        async with self._lock:
-            done = await asyncio.gather(*(self._deliver_due(i) for i in self.active()))
+        """One round per active integration, side by side; how many deliveries were tried."""
+        done = await asyncio.gather(*(self.deliver_round(i) for i in self.active()))
         return sum(done)
 
-    async def _deliver_due(self, integration: Integration) -> int:
-        due = self.store.due_deliveries(integration.id, self.clock.now(), self.batch_size)
-        if not due:
+    async def drain(self, max_rounds: int = 100_000) -> None:
+        """Deliver until nothing is left to try, sleeping on the clock until each retry is due."""
+        for _ in range(max_rounds):
+            if await self.run_once():
+                continue
+            due = self.store.next_due_at([i.id for i in self.active()])
+            if due is None:
+                return
+            await self.clock.sleep(max(due - self.clock.now(), 0.0))
+        raise RuntimeError("the delivery queue did not drain")
+
+    # -- one round of one integration ---------------------------------------------------
+
+    async def deliver_round(self, integration: Integration) -> int:
+        """Claim due deliveries in lane order, send them, settle them; how many were tried."""
+        if not self.store.due_deliveries(integration.id, self.clock.now(), 1):
             return 0
         try:
             destination, revision = await self.pool.current(integration)
@@ -221,6 +106,11 @@ class DeliveryWorker:
             }
             self.store.set_paused(integration.id, reason, self.clock.now())
             return 0
+        due, touched = self._claim(integration.id, destination)
+        if touched:
+            self.store.save_deliveries(touched, self.clock.now())
+        if not due:
+            return len(touched)
         secrets = self.pool.secrets_of(integration.destination, revision.config)
         outcomes = await _deliver(destination, [d.event for d in due])
         now = self.clock.now()
@@ -245,73 +135,152 @@ class DeliveryWorker:
                     "message_id": delivery.message_id,
                 }
         self.store.save_deliveries(due, now)
+        settled = [d for d in due if d.status != "pending"]
+        self.store.release_held(
+            [d.id for d in settled], now, [d.id for d in settled if d.status == "dead_lettered"]
+        )
         latest = self.store.get_integration(integration.id)
         if pause is not None and latest is not None and latest.revision == revision.number:
             # (a revision posted while this batch was out is left to prove itself)
             self.store.set_paused(integration.id, pause, now)
-        kinds: dict[str, int] = {}
-        for delivery in due:
-            kinds[delivery.status] = kinds.get(delivery.status, 0) + 1
-        _log.info(
-            "deliveries",
-            integration=integration.id,
-            events=len(due),
-            statuses=kinds,
-            paused=pause["code"] if pause else None,
-        )
+        _log_round(integration.id, due, pause)
         return len(due)
 
-    async def drain(self, max_rounds: int = 100_000) -> None:
-        """Deliver until nothing is left to try, sleeping on the clock until each retry is due."""
-        for _ in range(max_rounds):
-            if await self.run_once():
-                continue
-            due = self.store.next_due_at([i.id for i in self.active()])
-            if due is None:
-                return
-            await self.clock.sleep(max(due - self.clock.now(), 0.0))
-        raise RuntimeError("the delivery queue did not drain")
+    def _claim(
+        self, integration_id: str, destination: Any
+    ) -> tuple[list[Delivery], list[Delivery]]:
+        """Up to `batch_size` due deliveries that no earlier unsettled one holds, in order;
+        and the others this walk changed (held now, or their lane keys worked out)."""
+        now = self.clock.now()
+        barrier: LaneBarrier[Hold] = LaneBarrier()
+        send: list[Delivery] = []
+        touched: dict[int, Delivery] = {}
+        after = 0
+        while len(send) < self.batch_size:
+            page = self.store.due_deliveries(integration_id, now, self.batch_size, after)
+            if not page:
+                break
+            waiting = self.store.waiting_deliveries(integration_id, now, after, page[-1].seq)
+            after = page[-1].seq
+            for row in sorted([*page, *waiting], key=lambda d: d.seq):
+                if row.lane_keys is None:
+                    row.lane_keys = self.pool.lane_keys(destination, row.event)
+                    touched[row.id] = row
+                if row.next_attempt_at > now:
+                    head = row.held_by or row.id
+                    head_message = row.held_by_message_id or row.message_id
+                    barrier.block(row.lane_keys, (head, head_message, row.next_attempt_at))
+                    continue
+                if len(send) >= self.batch_size:
+                    break
+                holder = barrier.admit(row.lane_keys)
+                if holder is None:
+                    send.append(row)
+                    touched.pop(row.id, None)  # saved when it is settled
+                else:
+                    hold(row, holder, now)
+                    touched[row.id] = row
+        return send, list(touched.values())
 
-    # -- the background loop ---------------------------------------------------------
-
-    def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+    # -- in the background: a thread, a loop, a task per integration ---------------------
 
     def start(self) -> None:
-        if self._task is None:
-            self._wake = asyncio.Event()
-            self._task = asyncio.create_task(self._run_forever(), name="signal-delivery-worker")
+        if self._thread is not None:
+            return
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=loop.run_forever, name="signal-delivery-worker", daemon=True
+        )
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._supervise(), loop)
+
+    def wake(self) -> None:
+        """Thread-safe: look for work now rather than at the next poll."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closing meanwhile
+                loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        for event in [*self._wakes.values(), self._supervisor_wake]:
+            if event is not None:
+                event.set()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._shutdown(), loop))
+        loop.call_soon_threadsafe(loop.stop)
+        await asyncio.to_thread(thread.join)
+        loop.close()
+        self._loop = self._thread = None
 
-    async def _run_forever(self) -> None:
-        assert self._wake is not None
+    async def _shutdown(self) -> None:
+        tasks = [*self._tasks.values(), *asyncio.all_tasks() - {asyncio.current_task()}]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.pool.aclose()  # its clients belong to this loop
+
+    async def _supervise(self) -> None:
+        """Keep one task per active integration; notice new, paused and resumed ones."""
+        self._supervisor_wake = asyncio.Event()
         while True:
-            self._wake.clear()
+            self._supervisor_wake.clear()
             try:
-                if await self.run_once():
-                    continue
-                due = self.store.next_due_at([i.id for i in self.active()])
+                active = {i.id for i in self.active()}
             except Exception:
-                _log.exception("delivery round failed")
+                _log.exception("could not list integrations")
+                active = set(self._tasks)
+            for integration_id, task in list(self._tasks.items()):
+                if task.done() or integration_id not in active:
+                    task.cancel()
+                    del self._tasks[integration_id]
+            for integration_id in active - set(self._tasks):
+                self._tasks[integration_id] = asyncio.create_task(
+                    self._run_integration(integration_id), name=f"deliver-{integration_id}"
+                )
+            await _idle(self._supervisor_wake, self.poll_seconds)
+
+    async def _run_integration(self, integration_id: str) -> None:
+        wake = self._wakes.setdefault(integration_id, asyncio.Event())
+        while True:
+            wake.clear()
+            integration = self.store.get_integration(integration_id)
+            if integration is None or not integration.enabled or integration.paused:
+                return  # the supervisor starts it again when it is active
+            try:
+                if await self.deliver_round(integration):
+                    continue
+                due = self.store.next_due_at([integration_id])
+            except Exception:
+                _log.exception("delivery round failed", integration=integration_id)
                 due = None
             delay = self.poll_seconds
             if due is not None:
                 delay = min(delay, max(due - self.clock.now(), 0.0))
-            await self._idle(delay)
+            await _idle(wake, delay)
 
-    async def _idle(self, seconds: float) -> None:
-        assert self._wake is not None
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._wake.wait())
-        _, pending = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
+
+async def _idle(wake: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), timeout=max(seconds, 0.0))
+
+
+def _log_round(integration_id: str, due: Sequence[Delivery], pause: dict[str, Any] | None) -> None:
+    kinds: dict[str, int] = {}
+    for delivery in due:
+        kinds[delivery.status] = kinds.get(delivery.status, 0) + 1
+    _log.info(
+        "deliveries",
+        integration=integration_id,
+        events=len(due),
+        statuses=kinds,
+        paused=pause["code"] if pause else None,
+    )
 
 
 async def _deliver(destination: Any, events: Sequence[Any]) -> list[Any]:
