@@ -197,6 +197,12 @@ def serve(args: argparse.Namespace) -> int:
     return run_host(args)
 
 
+def rotate_key(args: argparse.Namespace) -> int:
+    from .host.serve import rotate_key as rotate
+
+    return rotate(args)
+
+
 def emulator(args: argparse.Namespace) -> int:
     """Run the local Customer.io emulator (needs the `host` extra); imported only when asked for."""
     from .emulator.command import run_command
@@ -267,7 +273,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     host.add_argument("--base-delay", type=float, metavar="SECONDS", help="first backoff (1)")
     host.add_argument("--max-delay", type=float, metavar="SECONDS", help="backoff cap (3600)")
+    host.add_argument(
+        "--allow-override-host",
+        action="append",
+        metavar="HOST",
+        help="let configs point track/app_api_base_url at this internal host (repeatable)",
+    )
     host.set_defaults(run=serve)
+
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="re-seal the host's stored configs under a new key (the host stopped)",
+        description="Open every stored config with the current key (SIGNAL_SECRET_KEY, else "
+        "the key file beside the database) and seal it again with SIGNAL_NEW_SECRET_KEY "
+        "(else a fresh key), in one transaction.",
+    )
+    rotate.add_argument("--db", default="signal-host.db", help="the host's SQLite file")
+    rotate.set_defaults(run=rotate_key)
 
     emulate = commands.add_parser(
         "emulator",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -31,13 +32,51 @@ APP_URLS = {Region.US: "https://api.customer.io", Region.EU: "https://api-eu.cus
 SECRET: JsonDict = {"format": "password", "writeOnly": True, "x-secret": True}
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+ALLOWED_OVERRIDE_HOSTS_ENV = "SIGNAL_CIO_ALLOWED_OVERRIDE_HOSTS"
+# Names that never lead to a public service (RFC 6761/6762, cloud metadata, intranets).
+_INTERNAL_SUFFIXES = (
+    ".localhost", ".local", ".internal", ".localdomain", ".home.arpa", ".lan", ".intranet",
+    ".corp", ".private",
+)  # fmt: skip
+
+
+def allowed_override_hosts() -> frozenset[str]:
+    """Hosts an operator has explicitly allowed for overrides (comma-separated, lowercase)."""
+    listed = os.environ.get(ALLOWED_OVERRIDE_HOSTS_ENV, "")
+    return frozenset(name.strip().lower().strip("[]") for name in listed.split(",") if name.strip())
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return None
+
+
+def _host_problem(host: str, scheme: str) -> str | None:
+    """Why an override may not point at `host`, or None.
+
+    Allowed: http or https to a loopback address literal (127.0.0.0/8, ::1: the
+    emulator); https to a public address or name; anything an operator listed in
+    SIGNAL_CIO_ALLOWED_OVERRIDE_HOSTS. Refused: private, link-local (cloud metadata
+    at 169.254.169.254), reserved and multicast addresses, and names that can only be
+    internal (`localhost`, `*.localhost`, `*.internal`, `*.local`, single labels):
+    a config must not turn the host into a way to reach its own network.
+    """
+    name = host.lower().rstrip(".")
+    if name in allowed_override_hosts():
+        return None
+    address = _address(name)
+    if address is not None:
+        if address.is_loopback:
+            return None
+        if not address.is_global or address.is_multicast:
+            return "must not point at a private, link-local or reserved address"
+    elif name == "localhost" or name.endswith(_INTERNAL_SUFFIXES) or "." not in name:
+        return "must not point at an internal host name (use 127.0.0.1 for a local emulator)"
+    if scheme != "https":
+        return "must use https unless the host is a loopback address (127.0.0.1, [::1])"
+    return None
 
 
 def _check_base_url(value: str | None) -> str | None:
@@ -46,8 +85,11 @@ def _check_base_url(value: str | None) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
-    if parts.scheme != "https" and not _is_loopback(parts.hostname):
-        raise ValueError("must use https unless the host is loopback")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password")
+    problem = _host_problem(parts.hostname, parts.scheme)
+    if problem is not None:
+        raise ValueError(problem)
     if parts.query or parts.fragment:
         raise ValueError("must not carry a query or fragment")
     return value.rstrip("/")

@@ -170,9 +170,10 @@ def test_out_of_range_options_are_refused(field: str, value: Any) -> None:
         "https://relay.example.com",
         "https://relay.example.com:8443/cio",
         "http://127.0.0.1:8010",
-        "http://localhost:8010",
+        "https://127.0.0.1:8443",
         "http://[::1]:8010",
         "http://127.0.0.2",
+        "https://8.8.8.8",
     ],
 )
 def test_base_url_override_accepts_https_or_loopback_http(field: str, url: str) -> None:
@@ -189,6 +190,20 @@ def test_base_url_override_accepts_https_or_loopback_http(field: str, url: str) 
         "ftp://127.0.0.1",
         "relay.example.com",
         "https://relay.example.com/?debug=1",
+        # SSRF: private, link-local (cloud metadata), internal names, credentials in the URL
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.1",
+        "https://192.168.1.20:8443",
+        "https://[fd00::1]",
+        "https://[fe80::1]",
+        "https://0.0.0.0",
+        "https://metadata.google.internal",
+        "https://api.localhost",
+        "http://localhost:8010",
+        "https://printer.local",
+        "https://intranet",
+        "https://user:hunter2@relay.example.com",
+        "https://token@relay.example.com",
     ],
 )
 def test_base_url_override_refuses_plain_http_off_loopback_and_odd_urls(
@@ -207,3 +222,23 @@ def test_base_url_overrides_replace_the_region_hosts_without_a_trailing_slash() 
     )
     assert config.track_base_url == "http://127.0.0.1:8010"
     assert config.app_base_url == "https://relay.example.com/app"
+
+
+def test_an_operator_can_allow_an_internal_relay_explicitly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = "http://10.0.0.7:8080"
+    with pytest.raises(ValidationError):
+        make(track_api_base_url=url)
+    monkeypatch.setenv("SIGNAL_CIO_ALLOWED_OVERRIDE_HOSTS", "relay.internal, 10.0.0.7")
+    assert make(track_api_base_url=url).track_api_base_url == url
+    assert make(app_api_base_url="https://relay.internal").app_api_base_url
+    with pytest.raises(ValidationError):
+        make(track_api_base_url="https://10.0.0.8")  # only what is listed
+
+
+def test_a_refused_override_never_repeats_the_password_it_carried() -> None:
+    with pytest.raises(ValidationError) as caught:
+        make(track_api_base_url="https://user:hunter2@relay.example.com")
+    assert "hunter2" not in str(caught.value)
+    assert "user name or password" in str(caught.value)

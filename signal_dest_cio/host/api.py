@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from .auth import SignatureError, bearer_matches, verify_signature
 from .errors import ApiError
+from .guard import MAX_EVENTS_BODY_BYTES as MAX_BODY_BYTES
+from .intake import parse_json
 from .service import Host
 
-MAX_BODY_BYTES = 5 * 1024 * 1024
 SAMPLE_TYPES = Literal["identify", "track", "page", "screen", "group", "alias"]
 DeliveryStatus = Literal["pending", "delivered", "filtered", "dead_lettered"]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -27,10 +28,6 @@ def host_of(request: Request) -> Host:
     return host
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 async def clean_json_body(request: Request) -> None:
     """Refuse bodies that JSON could parse but could never be answered with (NaN, lone
     surrogates): whatever is stored is shown again, and must render."""
@@ -38,9 +35,12 @@ async def clean_json_body(request: Request) -> None:
     if not body:
         return
     try:
-        json.dumps(json.loads(body, parse_constant=_reject_constant), ensure_ascii=False).encode()
+        data = parse_json(body)
+        json.dumps(data, ensure_ascii=False).encode()
     except (ValueError, UnicodeError) as error:
         raise ApiError(422, "invalid_json", f"the body is not usable JSON: {error}") from None
+    except ApiError as error:  # too deep, NaN, a number out of range
+        raise ApiError(422, "invalid_json", error.message) from None
 
 
 async def require_admin(
@@ -68,6 +68,11 @@ class RevisionRequest(BaseModel):
     config: dict[str, Any] = Field(
         description="settings to change; left-out keys (and secrets sent back as ********) "
         "keep their current values"
+    )
+    base_revision: Annotated[int, Field(ge=1, le=2**31)] | None = Field(
+        default=None,
+        description="the revision this change builds on (or send If-Match); a stale one "
+        "is a 409 naming the current revision",
     )
 
 
@@ -127,8 +132,10 @@ def list_integrations(host: HostDep) -> dict[str, Any]:
 
 
 @admin.get("/integrations/{integration_id}")
-def show_integration(integration_id: str, host: HostDep) -> dict[str, Any]:
-    return host.integration_view(host.integration(integration_id))
+def show_integration(integration_id: str, host: HostDep, response: Response) -> dict[str, Any]:
+    view = host.integration_view(host.integration(integration_id))
+    response.headers["ETag"] = f'"{view["revision"]["number"]}"'  # for If-Match on revisions
+    return view
 
 
 @admin.get("/integrations/{integration_id}/revisions")
@@ -138,9 +145,37 @@ def list_revisions(integration_id: str, host: HostDep) -> dict[str, Any]:
 
 @admin.post("/integrations/{integration_id}/revisions", status_code=201, dependencies=writes)
 async def new_revision(
-    integration_id: str, body: RevisionRequest, host: HostDep, verify: bool = False
+    integration_id: str,
+    body: RevisionRequest,
+    host: HostDep,
+    response: Response,
+    verify: bool = False,
+    if_match: Annotated[str | None, Header(max_length=64)] = None,
 ) -> dict[str, Any]:
-    return await host.new_revision(integration_id, body.config, verify)
+    base = body.base_revision
+    if if_match is not None:
+        from_header = _revision_tag(if_match)
+        if base is not None and base != from_header:
+            raise ApiError(
+                422, "invalid_request", "If-Match and base_revision name different revisions"
+            )
+        base = from_header
+    view = await host.new_revision(integration_id, body.config, verify, base)
+    response.headers["ETag"] = f'"{view["revision"]["number"]}"'
+    return view
+
+
+def _revision_tag(value: str) -> int:
+    """If-Match as a revision number: `3`, `"3"` or `W/"3"`."""
+    tag = value.strip().removeprefix("W/").strip('"')
+    if not tag.isascii() or not tag.isdigit() or len(tag) > 9 or int(tag) < 1:
+        raise ApiError(
+            422,
+            "invalid_request",
+            'If-Match must name a revision number, e.g. If-Match: "3"',
+            [{"field": "header.if-match", "code": "invalid", "message": "not a revision"}],
+        )
+    return int(tag)
 
 
 @admin.post("/integrations/{integration_id}/enable")
@@ -223,4 +258,8 @@ async def post_events(request: Request, host: HostDep) -> JSONResponse:
         )
     except SignatureError as error:
         raise ApiError(401, error.code, error.message) from None
-    return JSONResponse(host.ingest(body), status_code=202)
+    # A client's retry of this call (same key, or same signed body and time) queues nothing
+    # new: events without a messageId get ids derived from it.
+    key = request.headers.get("idempotency-key")
+    request_key = f"key:{key}" if key else f"sig:{request.headers.get('x-signature', '')}"
+    return JSONResponse(host.ingest(body, request_key), status_code=202)

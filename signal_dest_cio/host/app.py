@@ -16,6 +16,7 @@ from .auth import new_token
 from .backoff import Clock, RetryPolicy
 from .discovery import discover_destinations, secret_fields
 from .errors import install_error_handlers
+from .guard import RequestGuard
 from .live import router as live_router
 from .pool import DestinationPool, TransportFactory
 from .service import Host
@@ -51,6 +52,11 @@ def create_app(
     explicit `app.state.host.worker.run_once()` / `drain()` calls.
     """
     store = Store(db, Vault.for_database(db, secret_key))
+    try:
+        store.check_vault()  # a lost or wrong key: refuse to start, say which
+    except BaseException:
+        store.close()
+        raise
     destinations = discover_destinations(plugins)
     pool = DestinationPool(
         store,
@@ -91,6 +97,11 @@ def create_app(
     app.state.admin_token = admin_token or os.environ.get(ADMIN_TOKEN_ENV) or new_token()
     app.state.signing_secret = signing_secret or os.environ.get(SIGNING_SECRET_ENV) or new_token()
     install_error_handlers(app)
+    app.add_middleware(
+        RequestGuard,
+        admin_token=lambda: str(app.state.admin_token),
+        now_ms=lambda: int(worker.clock.now() * 1000),
+    )
     app.include_router(admin)
     app.include_router(ingest)
     app.include_router(live_router)

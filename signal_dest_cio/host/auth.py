@@ -54,6 +54,20 @@ def verify_signature(
     tolerance_ms: int = TIMESTAMP_TOLERANCE_MS,
 ) -> None:
     """Raise `SignatureError` unless the body is signed with `secret` and fresh."""
+    check_timestamp(timestamp, signature, now_ms, tolerance_ms)
+    assert timestamp is not None and signature is not None
+    expected = sign(secret, timestamp, body)
+    if not hmac.compare_digest(signature.strip().encode(), expected.encode()):
+        raise SignatureError("invalid_signature", "X-Signature does not match the body")
+
+
+def check_timestamp(
+    timestamp: str | None,
+    signature: str | None,
+    now_ms: int,
+    tolerance_ms: int = TIMESTAMP_TOLERANCE_MS,
+) -> None:
+    """What can be checked before the body is read: both headers there, the time fresh."""
     if not timestamp or not signature:
         raise SignatureError(
             "missing_signature", "X-Timestamp and X-Signature headers are required"
@@ -65,6 +79,3 @@ def verify_signature(
             "stale_timestamp",
             f"X-Timestamp is more than {tolerance_ms // 60000} minutes from the host's clock",
         )
-    expected = sign(secret, timestamp, body)
-    if not hmac.compare_digest(signature.strip().encode(), expected.encode()):
-        raise SignatureError("invalid_signature", "X-Signature does not match the body")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import uuid
@@ -15,14 +16,25 @@ from ..harness import RecordingTransport, sample_event
 from ..logging import redact_with
 from .configs import masked, overlay, storable, validate
 from .errors import ApiError, not_found
+from .intake import depth_of, derived_message_id, event_list
+from .intake import message_id as message_id_of
 from .pool import DestinationPool, outcome_dict, plain
 from .records import Delivery, Integration, Revision
 from .settle import settle
-from .store import Store
+from .store import StaleRevision, Store
 from .worker import DeliveryWorker
 
-MAX_EVENTS_PER_REQUEST = 1000
-MAX_MESSAGE_ID_LENGTH = 255
+MAX_REVISION_RETRIES = 5
+
+
+def stale_revision(base: int, current: int) -> ApiError:
+    return ApiError(
+        409,
+        "stale_revision",
+        f"this change builds on revision {base}, but the current revision is {current}: "
+        "read it, and send the change again based on it",
+        [{"field": "base_revision", "code": "stale", "current_revision": current}],
+    )
 
 
 def iso(seconds: float | None) -> str | None:
@@ -45,6 +57,7 @@ class Host:
         self.pool = pool
         self.worker = worker
         self.secret_fields = pool.secret_fields
+        self._revision_locks: dict[str, asyncio.Lock] = {}
 
     def now(self) -> float:
         return self.worker.clock.now()
@@ -135,16 +148,43 @@ class Host:
         return revision
 
     async def new_revision(
-        self, integration_id: str, changes: Mapping[str, Any], verify: bool
+        self,
+        integration_id: str,
+        changes: Mapping[str, Any],
+        verify: bool,
+        base: int | None = None,
     ) -> dict[str, Any]:
-        integration = self.integration(integration_id)
-        current = self.current_revision(integration)
-        fields = self.secret_fields[integration.destination]
-        merged = overlay(current.config, changes, fields)
-        config = await self._checked_config(integration.destination, merged, verify)
-        self.store.add_revision(integration.id, config, self.now())
-        self.worker.wake()
-        return self.integration_view(self.integration(integration.id))
+        """A new revision: `changes` overlaid on the current config (SPEC 6).
+
+        With `base` (If-Match or `base_revision`), it must still be the current revision,
+        else a 409 names the current one. Without, the changes are laid over whatever is
+        current when they are stored: two operators changing different keys at once both
+        keep their change (the overlay is redone on the newer revision), never one lost.
+        """
+        lock = self._revision_locks.setdefault(integration_id, asyncio.Lock())
+        async with lock:  # in this process, one at a time; across processes, the retry
+            return await self._new_revision(integration_id, changes, verify, base)
+
+    async def _new_revision(
+        self, integration_id: str, changes: Mapping[str, Any], verify: bool, base: int | None
+    ) -> dict[str, Any]:
+        for _ in range(MAX_REVISION_RETRIES):
+            integration = self.integration(integration_id)
+            current = self.current_revision(integration)
+            if base is not None and base != current.number:
+                raise stale_revision(base, current.number)
+            fields = self.secret_fields[integration.destination]
+            merged = overlay(current.config, changes, fields)
+            config = await self._checked_config(integration.destination, merged, verify)
+            try:
+                self.store.add_revision(integration.id, config, self.now(), current.number)
+            except StaleRevision as stale:
+                if base is not None:
+                    raise stale_revision(base, stale.current) from None
+                continue  # someone else's revision landed meanwhile: overlay on it
+            self.worker.wake()
+            return self.integration_view(self.integration(integration.id))
+        raise ApiError(409, "revision_conflict", "the integration kept changing; try again")
 
     def set_enabled(self, integration_id: str, enabled: bool) -> dict[str, Any]:
         integration = self.integration(integration_id)
@@ -166,20 +206,28 @@ class Host:
 
     # -- events --------------------------------------------------------------------------
 
-    def ingest(self, body: bytes) -> dict[str, Any]:
-        """Store each event before answering; the worker fans them out later."""
-        items = _event_list(body)
+    def ingest(self, body: bytes, request_key: str | None = None) -> dict[str, Any]:
+        """Store each event before answering; the worker fans them out later.
+
+        `request_key` (the Idempotency-Key, else the signature) names the request, so
+        the events it holds without a messageId get ids a retry of it reproduces.
+        """
+        items = event_list(body)
         problems: list[dict[str, Any]] = []
         ready: list[tuple[str, Any]] = []
         for index, item in enumerate(items):
-            message_id, problem = _message_id(item)
+            given, problem = message_id_of(item)
             if problem is not None:
                 problems.append({"index": index, **problem})
                 continue
-            if message_id is None:
-                message_id = f"host-{uuid.uuid4()}"
-                item = {**item, "messageId": message_id}
-            ready.append((message_id, item))
+            if given is None:
+                given = (
+                    derived_message_id(request_key, index)
+                    if request_key
+                    else f"host-{uuid.uuid4()}"
+                )
+                item = {**item, "messageId": given}
+            ready.append((given, item))
         if problems and not ready:
             raise ApiError(
                 400, "invalid_events", "no event in the request could be accepted", problems
@@ -232,7 +280,7 @@ class Host:
             body = dict(event)
         else:  # a sample, stamped now so its dedup id carries a real time
             body = sample_event(kind, user_id) | {"timestamp": iso(self.now())}
-        _, problem = _message_id(body)
+        _, problem = message_id_of(body)
         if problem is not None:
             raise ApiError(422, problem["code"], problem["message"])
         # Its own namespace and its own id, so its dedup id in Customer.io is its own too:
@@ -329,10 +377,10 @@ class Host:
             "message_id": delivery.message_id,
             "status": delivery.status,
             "test": delivery.test,
-            "input": delivery.event,
-            "requests": delivery.requests or [],
+            "input": _shown(delivery.event),
+            "requests": _shown(delivery.requests or []),
             "response_status": delivery.response_status,
-            "outcome": delivery.outcome,
+            "outcome": _shown(delivery.outcome),
             "reason": reason,
             "attempts": delivery.attempts,
             "held_by": _held_by(delivery),
@@ -362,49 +410,21 @@ def _held_by(delivery: Delivery) -> dict[str, Any] | None:
     return {"delivery_id": delivery.held_by, "message_id": delivery.held_by_message_id}
 
 
+MAX_SHOWN_DEPTH = 64
+
+
+def _shown(value: Any) -> Any:
+    """Stored data as a response may show it: anything that could not be rendered (data
+    stored before the ingestion depth limit, say) is replaced by a note, never a 500."""
+    if depth_of(value, MAX_SHOWN_DEPTH) > MAX_SHOWN_DEPTH:
+        return {"unrenderable": f"nested more than {MAX_SHOWN_DEPTH} levels deep"}
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, TypeError, RecursionError, UnicodeError) as error:
+        return {"unrenderable": f"cannot be shown as JSON ({type(error).__name__})"}
+    return value
+
+
 def _scrubbed(value: list[Any], secrets_: frozenset[str]) -> list[Any]:
     cleaned: list[Any] = redact_with(value, secrets_)
     return cleaned
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _event_list(body: bytes) -> list[Any]:
-    """One event, a JSON array of events, or a Segment-style `{"batch": [...]}`."""
-    try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(400, "malformed_json", f"the body is not JSON: {error}") from None
-    if isinstance(data, dict) and isinstance(data.get("batch"), list):
-        data = data["batch"]
-    items = data if isinstance(data, list) else [data]
-    if not items:
-        raise ApiError(400, "empty_batch", "the request holds no event")
-    if len(items) > MAX_EVENTS_PER_REQUEST:
-        raise ApiError(
-            413, "too_many_events", f"at most {MAX_EVENTS_PER_REQUEST} events per request"
-        )
-    return items
-
-
-def _message_id(item: Any) -> tuple[str | None, dict[str, str] | None]:
-    if not isinstance(item, dict):
-        return None, {"code": "invalid_event", "message": "an event must be a JSON object"}
-    try:
-        json.dumps(item, ensure_ascii=False).encode()
-    except UnicodeError:
-        return None, {"code": "invalid_event", "message": "the event holds text that is not UTF-8"}
-    value = item.get("messageId", item.get("message_id"))
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None, None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None, {"code": "invalid_message_id", "message": "messageId must be a string"}
-    text = str(value).strip()
-    if len(text) > MAX_MESSAGE_ID_LENGTH:
-        return None, {
-            "code": "invalid_message_id",
-            "message": f"messageId is over {MAX_MESSAGE_ID_LENGTH} characters",
-        }
-    return text, None

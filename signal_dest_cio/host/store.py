@@ -13,8 +13,9 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
+from .dbfile import hold_lock, is_file_database, make_private
 from .records import (
     DELIVERY_STATUSES,
     Accepted,
@@ -36,10 +37,22 @@ def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
+class StaleRevision(Exception):
+    """A revision built on one that is no longer current."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the current revision is {current}")
+        self.current = current
+
+
 class Store:
     def __init__(self, path: str, vault: Vault | None = None) -> None:
         self.path = path
         self.vault = vault or Vault.for_database(path)
+        self._lock_file: IO[str] | None = None
+        if is_file_database(path):
+            self._lock_file = hold_lock(path)  # a second host process stops here
+            make_private(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
@@ -53,6 +66,9 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._lock_file is not None:
+                self._lock_file.close()  # releases the database for another process
+                self._lock_file = None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -96,12 +112,21 @@ class Store:
             )
         return self._integration(integration_id)
 
-    def add_revision(self, integration_id: str, config: dict[str, Any], now: float) -> int:
-        """Store a new immutable revision, make it current and lift any pause."""
+    def add_revision(
+        self, integration_id: str, config: dict[str, Any], now: float, base: int | None = None
+    ) -> int:
+        """Store a new immutable revision, make it current and lift any pause.
+
+        With `base`, only if the current revision still is `base` (else `StaleRevision`
+        naming the current one): the check and the write are one transaction.
+        """
         with self._transaction() as db:
-            (number,) = db.execute(
-                "SELECT revision + 1 FROM integrations WHERE id = ?", (integration_id,)
+            (current,) = db.execute(
+                "SELECT revision FROM integrations WHERE id = ?", (integration_id,)
             ).fetchone()
+            if base is not None and current != base:
+                raise StaleRevision(int(current))
+            number = current + 1
             db.execute(
                 "INSERT INTO revisions (integration_id, number, sealed_config, created_at)"
                 " VALUES (?, ?, ?, ?)",
@@ -112,6 +137,27 @@ class Store:
                 (number, now, integration_id),
             )
         return int(number)
+
+    def check_vault(self) -> None:
+        """Raise `VaultError` unless the key opens every stored config (checked at start,
+        so a lost or wrong key stops the host rather than fail every read later)."""
+        for row in self._rows("SELECT sealed_config FROM revisions"):
+            self.vault.open(row["sealed_config"])
+
+    def rotate_vault(self, new: Vault) -> int:
+        """Re-seal every stored config with `new`'s key, in one transaction; how many."""
+        with self._transaction() as db:
+            rows = db.execute("SELECT integration_id, number, sealed_config FROM revisions")
+            resealed = [
+                (self.vault.reseal(row["sealed_config"], new), row["integration_id"], row["number"])
+                for row in rows.fetchall()
+            ]
+            db.executemany(
+                "UPDATE revisions SET sealed_config = ? WHERE integration_id = ? AND number = ?",
+                resealed,
+            )
+        self.vault = new
+        return len(resealed)
 
     def get_integration(self, integration_id: str) -> Integration | None:
         rows = self._rows("SELECT * FROM integrations WHERE id = ?", (integration_id,))

@@ -2,7 +2,9 @@
 
 The key comes from `SIGNAL_SECRET_KEY`, else from a key file beside the
 database (created once, mode 0600), else (an in-memory database) it lives only
-as long as the process.
+as long as the process. A host refuses to start with a key that cannot open what
+is stored (`Store.check_vault`); `signal-cio rotate-key` re-seals every stored
+config under a new key (`rotate`, MultiFernet).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 KEY_ENV = "SIGNAL_SECRET_KEY"
 
@@ -38,6 +40,23 @@ class Vault:
         if path == ":memory:" or path.startswith("file::memory:"):
             return cls(Fernet.generate_key())
         return cls(_key_file(Path(path + ".key")))
+
+    @staticmethod
+    def key_path(path: str) -> Path:
+        return Path(path + ".key")
+
+    def rotated(self, new: Vault) -> MultiFernet:
+        """Opens with this key or the new one, seals with the new one."""
+        return MultiFernet([new._fernet, self._fernet])
+
+    def reseal(self, token: str, new: Vault) -> str:
+        """`token` (sealed with this key) sealed again with `new`'s key."""
+        try:
+            return self.rotated(new).rotate(token.encode()).decode()
+        except InvalidToken:
+            raise VaultError(
+                "a stored config cannot be opened with the current key; nothing was changed"
+            ) from None
 
     def seal(self, value: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(value).encode()).decode()

@@ -1,0 +1,118 @@
+"""Raw ASGI guard: what can be checked before a body is read is checked first, and no
+body is read past its cap.
+
+- Admin routes (`/v1/admin/...`): the bearer token is checked before a byte of the
+  body is read (401 at once), and a body is at most `MAX_ADMIN_BODY_BYTES`.
+- Ingestion (`POST /v1/events`): the signature headers must be there and the
+  timestamp fresh before the body is read (401 at once); the body is at most
+  `MAX_EVENTS_BODY_BYTES`. The HMAC itself needs the whole body; the route checks it.
+- Anything else: at most `MAX_OTHER_BODY_BYTES`.
+
+A declared `Content-Length` over the cap is a 413 before reading; a chunked body is
+counted as it streams and refused with a 413 the moment it passes the cap, so memory
+stays bounded whatever arrives, signed or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .auth import SignatureError, bearer_matches, check_timestamp
+from .errors import error_response
+
+MAX_EVENTS_BODY_BYTES = 5 * 1024 * 1024
+MAX_ADMIN_BODY_BYTES = 1024 * 1024
+MAX_OTHER_BODY_BYTES = 64 * 1024
+ADMIN_PREFIX = "/v1/admin"
+EVENTS_PATH = "/v1/events"
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` once a streaming body passes its cap (answered as a 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"a request body is at most {limit} bytes")
+
+
+class RequestGuard:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        admin_token: Callable[[], str],
+        now_ms: Callable[[], int],
+    ) -> None:
+        self.app = app
+        self.admin_token = admin_token
+        self.now_ms = now_ms
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        path: str = scope["path"]
+        limit = MAX_OTHER_BODY_BYTES
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            if not bearer_matches(headers.get("authorization"), self.admin_token()):
+                await _refuse(
+                    scope,
+                    receive,
+                    send,
+                    401,
+                    "unauthorized",
+                    "send Authorization: Bearer <admin token>",
+                )
+                return
+            limit = MAX_ADMIN_BODY_BYTES
+        elif path == EVENTS_PATH and scope["method"] == "POST":
+            try:
+                check_timestamp(
+                    headers.get("x-timestamp"), headers.get("x-signature"), self.now_ms()
+                )
+            except SignatureError as error:
+                await _refuse(scope, receive, send, 401, error.code, error.message)
+                return
+            limit = MAX_EVENTS_BODY_BYTES
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _refuse(
+                scope,
+                receive,
+                send,
+                413,
+                "payload_too_large",
+                f"a request body is at most {limit} bytes",
+            )
+            return
+        await self.app(scope, _capped(receive, limit), send)
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return capped
+
+
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str
+) -> None:
+    headers = {"WWW-Authenticate": "Bearer"} if code == "unauthorized" else None
+    # Close the connection rather than read (and drop) whatever body was coming.
+    response = error_response(
+        status, code, message, headers={**(headers or {}), "Connection": "close"}
+    )
+    await response(scope, receive, send)

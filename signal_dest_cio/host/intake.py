@@ -1,0 +1,114 @@
+"""What ingestion accepts: the body's shape, each event's messageId, and the limits.
+
+- The body is one event, a JSON array of events, or `{"batch": [...]}` (a `batch`
+  that is not a list is refused), at most `MAX_EVENTS_PER_REQUEST` events.
+- Numbers must be finite: `NaN`, `Infinity` and literals that overflow (`1e309`)
+  are refused, since JSON cannot carry them back out.
+- An event is at most `MAX_EVENT_DEPTH` objects/arrays deep (the event itself is
+  depth 1, its `properties` 2, ...): deeper data could not be shown or delivered.
+- An event without a messageId gets one derived from the request (its
+  `Idempotency-Key`, else its signature) and its place in it, so a client that
+  retries the same signed call never queues the same events twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+from .errors import ApiError
+
+MAX_EVENTS_PER_REQUEST = 1000
+MAX_MESSAGE_ID_LENGTH = 255
+MAX_EVENT_DEPTH = 32
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range (not finite)")
+    return value
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, no number that overflows to infinity, not too deep."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite)
+    except RecursionError:
+        raise ApiError(
+            400, "too_deep", f"the body is nested too deeply (at most {MAX_EVENT_DEPTH} levels)"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, "malformed_json", f"the body is not JSON: {error}") from None
+
+
+def event_list(body: bytes) -> list[Any]:
+    """One event, a JSON array of events, or a Segment-style `{"batch": [...]}`."""
+    data = parse_json(body)
+    if isinstance(data, dict) and "batch" in data:
+        if not isinstance(data["batch"], list):
+            raise ApiError(400, "invalid_batch", "`batch` must be a list of events")
+        data = data["batch"]
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise ApiError(400, "empty_batch", "the request holds no event")
+    if len(items) > MAX_EVENTS_PER_REQUEST:
+        raise ApiError(
+            413, "too_many_events", f"at most {MAX_EVENTS_PER_REQUEST} events per request"
+        )
+    return items
+
+
+def depth_of(value: Any, stop_after: int = MAX_EVENT_DEPTH) -> int:
+    """How many objects/arrays deep `value` goes (iteratively; stops counting past a limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > stop_after:
+                return deepest
+            children = current.values() if isinstance(current, dict) else current
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def message_id(item: Any) -> tuple[str | None, dict[str, str] | None]:
+    """The event's messageId (None: it has none), or the problem that refuses the event."""
+    if not isinstance(item, dict):
+        return None, {"code": "invalid_event", "message": "an event must be a JSON object"}
+    if depth_of(item) > MAX_EVENT_DEPTH:
+        return None, {
+            "code": "too_deep",
+            "message": f"the event is nested more than {MAX_EVENT_DEPTH} levels deep",
+        }
+    try:
+        json.dumps(item, ensure_ascii=False).encode()
+    except UnicodeError:
+        return None, {"code": "invalid_event", "message": "the event holds text that is not UTF-8"}
+    value = item.get("messageId", item.get("message_id"))
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None, {"code": "invalid_message_id", "message": "messageId must be a string"}
+    text = str(value).strip()
+    if len(text) > MAX_MESSAGE_ID_LENGTH:
+        return None, {
+            "code": "invalid_message_id",
+            "message": f"messageId is over {MAX_MESSAGE_ID_LENGTH} characters",
+        }
+    return text, None
+
+
+def derived_message_id(request_key: str, index: int) -> str:
+    """The id of the `index`-th event of a request that gave it none: the same request
+    (same Idempotency-Key, or same signed body and timestamp) gives the same ids."""
+    digest = hashlib.sha256(f"{request_key}\n{index}".encode()).hexdigest()
+    return f"host-{digest[:32]}"
