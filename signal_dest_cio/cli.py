@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         "README's.",
     )
     host.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    host.add_argument("--port", type=int, default=8000, help="port to listen on")
+    host.add_argument("--port", type=int, default=8084, help="port to listen on (8084)")
     host.add_argument("--db", default="signal-host.db", help="SQLite file; :memory: keeps nothing")
     host.add_argument("--batch-size", type=int, help="events per delivery call (default 100)")
     host.add_argument("--max-attempts", type=int, help="tries before dead-lettering (60)")

@@ -156,6 +156,7 @@ def test_variants_have_unique_keys_and_include_us_and_eu() -> None:
     by_key = {variant["key"]: variant for variant in variants}
     assert by_key["us"]["default_config"]["region"] == "us"
     assert by_key["eu"]["default_config"]["region"] == "eu"
+    assert "region" not in by_key["default"]["default_config"]  # the docs' install call's
     for variant in variants:
         assert variant["name"] and variant["description"], variant["key"]
 
@@ -168,7 +169,10 @@ def test_variant_default_config_validates_with_placeholder_credentials(
     assert set(default_config) <= set(FIELDS)
     secrets = {key for key, field in catalog_fields().items() if field["type"] == "secret"}
     assert not secrets & set(default_config), "variants never carry credentials"
-    config = CustomerIoConfig.model_validate({**PLACEHOLDER_CREDENTIALS, **default_config})
+    # A variant without a region (`default`) leaves it to the config the user gives.
+    region = {} if "region" in default_config else {"region": "eu"}
+    given = {**PLACEHOLDER_CREDENTIALS, **region, **default_config}
+    config = CustomerIoConfig.model_validate(given)
     dumped = config.model_dump(mode="json")
     assert {key: dumped[key] for key in default_config} == default_config
 

@@ -25,6 +25,27 @@ from .store import StaleRevision, Store
 from .worker import DeliveryWorker
 
 MAX_REVISION_RETRIES = 5
+DEFAULT_VARIANT = "default"  # what the Signal docs' install call names, and what none means
+
+
+def _variant_defaults(key: str, entry: Mapping[str, Any], variant: str) -> dict[str, Any]:
+    found = [v for v in entry.get("variants", []) if v.get("key") == variant]
+    if not found:
+        known = ", ".join(str(v.get("key")) for v in entry.get("variants", []))
+        raise ApiError(
+            422,
+            "invalid_variant",
+            f"no variant {variant!r} for {key}; expected one of: {known}",
+            [{"field": "variant", "code": "unknown_variant", "message": "unknown variant"}],
+        )
+    return dict(found[0].get("default_config") or {})
+
+
+def _same(given: Any, preset: Any) -> bool:
+    """A config value agrees with a variant's: strings compare as the model reads them."""
+    if isinstance(given, str) and isinstance(preset, str):
+        return given.strip().lower() == preset.strip().lower()
+    return bool(given == preset)
 
 
 def stale_revision(base: int, current: int) -> ApiError:
@@ -84,18 +105,31 @@ class Host:
         verify: bool,
     ) -> dict[str, Any]:
         entry = self.catalog_entry(key)
-        defaults: dict[str, Any] = {}
-        if variant is not None:
-            found = [v for v in entry.get("variants", []) if v.get("key") == variant]
-            if not found:
-                known = ", ".join(str(v.get("key")) for v in entry.get("variants", []))
-                raise ApiError(
-                    422,
-                    "invalid_variant",
-                    f"no variant {variant!r} for {key}; expected one of: {known}",
-                    [{"field": "variant", "code": "unknown_variant", "message": "unknown variant"}],
-                )
-            defaults = dict(found[0].get("default_config") or {})
+        keys = {v.get("key") for v in entry.get("variants", [])}
+        if variant is None and DEFAULT_VARIANT in keys:
+            variant = DEFAULT_VARIANT  # a missing variant means `default`
+        defaults = {} if variant is None else _variant_defaults(key, entry, variant)
+        conflicts = [
+            name
+            for name, value in defaults.items()
+            if name in config and not _same(config[name], value)
+        ]
+        if conflicts:
+            said = ", ".join(f"{name}={defaults[name]!r}" for name in conflicts)
+            raise ApiError(
+                422,
+                "variant_conflict",
+                f"variant {variant!r} sets {said}, and the config says otherwise: "
+                "leave those keys out, or choose the variant that matches",
+                [
+                    {
+                        "field": f"config.{name}",
+                        "code": "variant_conflict",
+                        "message": f"variant {variant!r} sets {name} to {defaults[name]!r}",
+                    }
+                    for name in conflicts
+                ],
+            )
         config = await self._checked_config(key, {**defaults, **config}, verify)
         integration = self.store.create_integration(
             "int_" + secrets.token_hex(8),
