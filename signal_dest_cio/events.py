@@ -1,7 +1,8 @@
 """Canonical Signal/Segment-spec events: a discriminated union on `type`.
 
 Every field is accepted in camelCase and snake_case. Parsing never raises out
-of `parse_event`: bad input comes back as an `InvalidEvent` naming the problem.
+of `parse_event`: bad input (including anything JSON or UTF-8 cannot carry, SPEC
+section 3.1) comes back as an `InvalidEvent` naming the problem.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+
+from .text import encoding_problem, is_valid_text
 
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
@@ -131,6 +134,7 @@ _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 # Its pydantic-core validator, called directly: the adapter's keyword-handling
 # wrapper cost a tenth of validating a whole event.
 _validate_event = _EVENT_ADAPTER.validator.validate_python
+EVENT_CLASSES = (IdentifyEvent, TrackEvent, PageEvent, ScreenEvent, GroupEvent, AliasEvent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +155,8 @@ def _message_id_of(raw: Any) -> str | None:
             except ValueError:
                 return None
             if value:
-                return value
+                # The outcome carries it on, so it must encode too.
+                return value if is_valid_text(value) else None
     return None
 
 
@@ -162,13 +167,32 @@ def _describe(error: ValidationError) -> tuple[str, str]:
     return path, f"{path or 'event'}: {first['msg']}"
 
 
+def _plain_values(event: Event) -> JsonObject:
+    """A parsed event as plain values (fields by their model names, extra keys as given)."""
+    values = {**event.__dict__, **(event.__pydantic_extra__ or {})}
+    context = event.context
+    values["context"] = {**context.__dict__, **(context.__pydantic_extra__ or {})}
+    return values
+
+
 def parse_event(raw: Any) -> Event | InvalidEvent:
-    """A decoded JSON value (or JSON text) in, an event or the reason it is not one out."""
+    """A decoded JSON value, JSON text or parsed event in; an event or why it is not one out."""
     if isinstance(raw, (str, bytes, bytearray)):
         try:
             raw = json.loads(raw)
         except ValueError as error:
             return InvalidEvent("malformed_json", f"not valid JSON: {error}")
+        except RecursionError:
+            return InvalidEvent("malformed_json", "not valid JSON: nested too deeply to read")
+    # Before pydantic: it would refuse a key UTF-8 cannot carry, but without naming it,
+    # and let a value through that breaks the encoding later, in delivery.
+    parsed = isinstance(raw, EVENT_CLASSES)
+    values = _plain_values(raw) if parsed else raw
+    unfit = encoding_problem(values)
+    if unfit is not None:
+        return InvalidEvent(unfit.code, unfit.message, unfit.field, _message_id_of(values))
+    if parsed:
+        return raw  # type: ignore[no-any-return]
     if not isinstance(raw, dict):
         return InvalidEvent(
             "invalid_event", f"an event must be a JSON object, got {_json_type(raw)}"

@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import CustomerIoConfig
 from .dedup import dedup_id
+from .devices import device_of
 from .events import (
     AliasEvent,
     Event,
@@ -25,8 +26,9 @@ from .events import (
     TrackEvent,
     parse_event,
 )
-from .identity import Person, resolve_person, too_long
-from .operations import Device, Mapped, Operation, Refused, compact_json, compact_json_text
+from .identity import Person, resolve_person
+from .operations import Mapped, Operation, Refused, compact_json, compact_json_text
+from .text import identifier_problem, is_dot_segment, trimmed
 from .timestamps import convert_iso_dates, to_epoch_ms, to_unix_seconds
 
 MAX_NAME_BYTES = 100
@@ -71,17 +73,14 @@ class _Context:
         self.person = resolve_person(
             event.user_id, event.traits, event.context.traits, event.properties
         )
-        if self.person is not None and too_long(self.person.value):
-            field = "user_id" if event.user_id else "email"
-            raise _Refusal("identifier_too_long", f"{field} is over 150 bytes", field)
+        if self.person is not None:
+            _check_identifier(self.person.value, "user_id" if event.user_id else "email")
         self.anonymous_id = event.anonymous_id
-        if self.anonymous_id and too_long(self.anonymous_id):
+        if self.anonymous_id and (problem := identifier_problem(self.anonymous_id, "anonymous_id")):
             if self.person is None:
-                raise _Refusal(
-                    "identifier_too_long", "anonymous_id is over 150 bytes", "anonymous_id"
-                )
+                raise _Refusal(problem.code, problem.message, problem.field)
             # The person is known; an unusable anonymous id only costs the merge.
-            self.warnings.append("anonymous_id_dropped:over_150_bytes")
+            self.warnings.append(f"anonymous_id_dropped:{problem.reason}")
             self.anonymous_id = None
 
     def require_person(self) -> Person:
@@ -110,10 +109,10 @@ class _Context:
                 values = convert_iso_dates(values)
                 text = compact_json_text(values)
             encoded = text.encode()
-        except ValueError:  # NaN or Infinity (or a lone surrogate, which UTF-8 cannot carry)
+        except (ValueError, TypeError):  # NaN or Infinity (or, from Python, a set)
             raise _Refusal(
                 "invalid_value",
-                "event data holds NaN or Infinity, which JSON cannot carry",
+                "event data holds NaN, Infinity or another value JSON cannot carry",
                 "properties",
             ) from None
         if len(encoded) > MAX_DATA_BYTES:
@@ -146,6 +145,11 @@ class _Context:
         return encoded[:MAX_NAME_BYTES].decode("utf-8", "ignore")
 
 
+def _check_identifier(value: str, field: str) -> None:
+    if problem := identifier_problem(value, field):
+        raise _Refusal(problem.code, problem.message, field)
+
+
 def _value_problem(value: Any) -> str | None:
     """Why an attribute value cannot be sent, or None when it can."""
     if isinstance(value, str):
@@ -156,17 +160,14 @@ def _value_problem(value: Any) -> str | None:
     elif isinstance(value, (dict, list)):
         try:
             size = len(compact_json(value))
-        except ValueError:
-            return "not_json"  # NaN or Infinity inside
+        except (ValueError, TypeError):
+            return "not_json"  # NaN or Infinity inside (or, from Python, a set)
+    elif isinstance(value, int):  # bool too
+        # Over 3322 bits is over 1000 digits (and past 4300, no JSON encoder writes it).
+        return "value_over_1000_bytes" if value.bit_length() > 3322 else None
     else:
-        size = 0
+        return None if value is None else "not_json"  # from Python: bytes, sets, ...
     return "value_over_1000_bytes" if size > MAX_ATTRIBUTE_VALUE_BYTES else None
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
 
 
 def consent_denied(context_consent: dict[str, Any], category: str) -> bool:
@@ -237,36 +238,18 @@ def _activity(ctx: _Context, action: str, name: str, data: dict[str, Any]) -> Op
     )
 
 
-def _device(ctx: _Context) -> Device | None:
-    context = ctx.event.context
-    token = _text(context.device.get("token"))
-    if token is None:
-        return None
-    platform = (_text(context.device.get("type")) or _text(context.os.get("name")) or "").lower()
-    os_name = " ".join(
-        filter(None, (_text(context.os.get("name")), _text(context.os.get("version"))))
-    )
-    attributes = {
-        "device_model": _text(context.device.get("model")),
-        "device_os": os_name or None,
-        "app_version": _text(context.app.get("version")),
-        "device_locale": _text(context.locale),
-    }
-    return Device(
-        token=token,
-        platform=platform if platform in ("ios", "android") else None,
-        last_used=ctx.seconds,
-        attributes={k: v for k, v in attributes.items() if v},
-    )
-
-
 def _device_operation(ctx: _Context, required: bool, action: str) -> list[Operation]:
-    device = _device(ctx)
+    device = device_of(ctx.event.context, ctx.seconds)
     if device is None:
         if required:
             raise _Refusal(
                 "missing_device_token", "context.device.token is missing", "context.device.token"
             )
+        return []
+    if is_dot_segment(device.token):
+        if required:
+            _check_identifier(device.token, "context.device.token")
+        ctx.warnings.append("device_skipped:invalid_token")
         return []
     if ctx.person is None:
         if required:
@@ -286,7 +269,7 @@ def _device_operation(ctx: _Context, required: bool, action: str) -> list[Operat
 
 
 def _map_track(ctx: _Context, event: TrackEvent) -> list[Operation]:
-    name = _text(event.event)
+    name = trimmed(event.event)
     if name is None:
         raise _Refusal("missing_event_name", "track event has no event name", "event")
     if name in PERSON_LIFECYCLE:
@@ -309,8 +292,8 @@ def _map_track(ctx: _Context, event: TrackEvent) -> list[Operation]:
 
 def _map_page(ctx: _Context, event: PageEvent) -> list[Operation]:
     page = event.context.page
-    url = _text(event.properties.get("url")) or _text(page.get("url"))
-    title = _text(event.name) or _text(event.properties.get("name"))
+    url = trimmed(event.properties.get("url")) or trimmed(page.get("url"))
+    title = trimmed(event.name) or trimmed(event.properties.get("name"))
     first, second = (title, url) if ctx.config.page_name == "name" else (url, title)
     full_name = first or second
     if full_name is None:
@@ -322,7 +305,7 @@ def _map_page(ctx: _Context, event: PageEvent) -> list[Operation]:
 
 
 def _map_screen(ctx: _Context, event: ScreenEvent) -> list[Operation]:
-    name = _text(event.name) or _text(event.properties.get("name"))
+    name = trimmed(event.name) or trimmed(event.properties.get("name"))
     if name is None:
         raise _Refusal("missing_event_name", "screen has no name", "name")
     return [_activity(ctx, "screen", ctx.name(name), event.properties)]
@@ -332,8 +315,7 @@ def _map_group(ctx: _Context, event: GroupEvent) -> list[Operation]:
     person = ctx.require_person()
     if not event.group_id:
         raise _Refusal("missing_group_id", "group event has no groupId", "group_id")
-    if too_long(event.group_id):
-        raise _Refusal("identifier_too_long", "group_id is over 150 bytes", "group_id")
+    _check_identifier(event.group_id, "group_id")
     traits = dict(event.traits)
     type_id = traits.pop("object_type_id", None) or traits.pop("objectTypeId", None)
     return [
@@ -355,8 +337,7 @@ def _map_alias(ctx: _Context, event: AliasEvent) -> list[Operation]:
         raise _Refusal(
             "missing_identifier", "alias needs previousId (the person merged)", "previous_id"
         )
-    if too_long(event.previous_id):
-        raise _Refusal("identifier_too_long", "previous_id is over 150 bytes", "previous_id")
+    _check_identifier(event.previous_id, "previous_id")
     return [Operation("merge", person=Person(event.user_id), secondary=Person(event.previous_id))]
 
 
@@ -372,7 +353,7 @@ _MAPPERS: dict[str, Callable[[_Context, Any], list[Operation]]] = {
 
 def map_event(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
     """Any decoded JSON (or JSON text, or a parsed event) -> operations, or why not."""
-    event = raw if isinstance(raw, _EVENT_CLASSES) else parse_event(raw)
+    event = parse_event(raw)
     if isinstance(event, InvalidEvent):
         return Refused("rejected", event.code, event.message, event.field, event.message_id)
     consent = event.context.consent
@@ -393,7 +374,7 @@ def map_event(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
         return Refused(
             "rejected", refusal.code, refusal.message, refusal.field, event.message_id, warnings
         )
+    except RecursionError:  # nesting the encoding check passed, but a deeper walk did not
+        message = "the event is nested too deeply to map"
+        return Refused("rejected", "invalid_value", message, None, event.message_id)
     return Mapped(event.message_id, tuple(operations), tuple(ctx.warnings))
-
-
-_EVENT_CLASSES = (IdentifyEvent, TrackEvent, PageEvent, ScreenEvent, GroupEvent, AliasEvent)

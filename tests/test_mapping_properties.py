@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ from signal_dest_cio.identity import identifiers_for
 from signal_dest_cio.mapping import map_event
 from signal_dest_cio.operations import Mapped, Refused
 from signal_dest_cio.render import encode_body, render_v1, render_v2
+from signal_dest_cio.text import encoding_problem, exact_problem
 from signal_dest_cio.timestamps import convert_iso_dates
 
 CONFIGS = [
@@ -187,11 +189,28 @@ KNOWN_CODES = {
     "missing_device_token",
     "invalid_device_platform",
     "payload_too_large",
+    "invalid_text",
+    "invalid_identifier",
+    "invalid_value",
 }
+
+
+def _check_encodes(result: Mapped | Refused) -> None:
+    """What the client sends and the host stores encodes as UTF-8 JSON, never raising."""
+    if isinstance(result, Refused):
+        _compact([result.code, result.message, result.field, result.message_id])
+        return
+    for op in result.operations:
+        body = render_v1(op).json
+        if body is not None:
+            encode_body(body, op)
+        encode_body(render_v2(op), op)
+        _compact([result.message_id, list(result.warnings)])
 
 
 def _check_outcome(result: Mapped | Refused) -> None:
     """A Mapped event's requests all validate; a Refused one says why in known terms."""
+    _check_encodes(result)
     if isinstance(result, Refused):
         assert result.code in KNOWN_CODES, result
         assert result.kind == ("filtered" if result.code == "consent_denied" else "rejected")
@@ -276,6 +295,8 @@ def test_an_identifier_never_lands_in_a_path_unencoded(value: str) -> None:
         (op,) = result.operations
         assert render_v1(op).path == f"/api/v1/customers/{quote(value, safe='')}/events"
         assert render_v2(op)["identifiers"] == identifiers_for(value)
+    elif value in (".", ".."):
+        assert (result.code, result.field) == ("invalid_identifier", "user_id")
     else:
         assert result.code == ("missing_identifier" if not value else "identifier_too_long")
 
@@ -317,3 +338,128 @@ def test_event_data_is_the_properties_with_dates_converted_and_encoded(
     assert op.attributes == convert_iso_dates(properties)
     assert op.attributes is not properties
     assert op.data_json == _compact(op.attributes)
+
+
+# --- Any text at all: lone surrogates (category Cs) included on purpose -----------
+
+# `st.characters()` leaves surrogates (category Cs) out unless told, and even then
+# draws them rarely: half of `any_text` is built around one so that they are common.
+any_characters = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+# The block's edges too: high (D800-DBFF) and low (DC00-DFFF) surrogates alike.
+lone_surrogates = st.characters(categories=["Cs"]) | st.sampled_from("\ud800\udbff\udc00\udfff")
+any_text = st.text(any_characters, max_size=12) | st.tuples(
+    st.text(any_characters, max_size=5), lone_surrogates, st.text(any_characters, max_size=5)
+).map("".join)
+wild_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | any_text,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(any_text, children, max_size=3)
+    ),
+    max_leaves=12,
+)
+FIELDS = ["userId", "anonymousId", "messageId", "event", "name", "groupId", "previousId"]
+wild_events = st.fixed_dictionaries(
+    {"type": st.sampled_from(EVENT_TYPES)},
+    optional={
+        **{name: any_text for name in FIELDS},
+        "traits": st.dictionaries(any_text, wild_values, max_size=4),
+        "properties": st.dictionaries(any_text, wild_values, max_size=4),
+        "context": st.fixed_dictionaries(
+            {},
+            optional={
+                "traits": st.dictionaries(any_text, wild_values, max_size=3),
+                "device": st.fixed_dictionaries({"token": any_text, "type": any_text}),
+                "page": st.fixed_dictionaries({"url": any_text, "title": any_text}),
+                "ip": any_text,
+            },
+        ),
+    },
+).flatmap(lambda fixed: st.dictionaries(any_text, wild_values, max_size=2).map(fixed.__or__))
+
+
+def _slots(value: Any) -> list[tuple[Any, Any]]:
+    """Every (container, key or index) in `value`, outermost first."""
+    found: list[tuple[Any, Any]] = []
+    children = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, child in children:
+        found.append((value, key))
+        if isinstance(child, (dict, list)):
+            found.extend(_slots(child))
+    return found
+
+
+@st.composite
+def events_with_any_text(draw: st.DrawFn) -> dict[str, Any]:
+    """A plausible event with up to three keys or values swapped for any text at all."""
+    event = copy.deepcopy(draw(canonical_events()))  # sampled constants must stay intact
+    for _ in range(draw(st.integers(min_value=0, max_value=3))):
+        container, key = draw(st.sampled_from(_slots(event)))
+        if isinstance(container, dict) and key not in container:
+            continue  # renamed or replaced by an earlier swap
+        if isinstance(container, dict) and draw(st.booleans()):
+            container[draw(any_text)] = container.pop(key)
+        else:
+            container[key] = draw(any_text)
+    return event
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _first_lone_surrogate(value: Any, path: str = "") -> str | None:
+    """Where, in document order, `value` first holds text UTF-8 cannot encode."""
+    if isinstance(value, str):
+        return path if _unencodable(value) else None
+    if isinstance(value, dict):
+        for key, child in value.items():
+            written = key.encode("utf-8", "backslashreplace").decode() or '""'
+            child_path = f"{path}.{written}" if path else written
+            if _unencodable(key):
+                return child_path
+            if (found := _first_lone_surrogate(child, child_path)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            if (found := _first_lone_surrogate(child, f"{path}[{index}]")) is not None:
+                return found
+    return None
+
+
+@MANY
+@given(event=wild_events | events_with_any_text(), config=st.sampled_from(CONFIGS))
+def test_any_text_anywhere_becomes_an_outcome_that_encodes(
+    event: dict[str, Any], config: Any
+) -> None:
+    result = map_event(event, config)
+
+    _check_encodes(result)
+    if isinstance(result, Refused):
+        assert result.code in KNOWN_CODES, result
+
+
+@MANY
+@given(event=wild_events | events_with_any_text(), config=st.sampled_from(CONFIGS))
+def test_an_event_is_refused_as_invalid_text_exactly_when_it_holds_a_lone_surrogate(
+    event: dict[str, Any], config: Any
+) -> None:
+    where = _first_lone_surrogate(event)
+    result = map_event(event, config)
+
+    if where is None:
+        assert not (isinstance(result, Refused) and result.code == "invalid_text"), result
+    else:
+        assert isinstance(result, Refused), result
+        assert (result.kind, result.code, result.field) == ("rejected", "invalid_text", where)
+
+
+@MANY
+@given(value=wild_values)
+def test_the_cheap_text_check_agrees_with_the_exact_one(value: Any) -> None:
+    # marshal's output holds numbers in binary: a chance surrogate-like byte pair there
+    # must cost only the exact check, never a refusal.
+    assert encoding_problem(value) == exact_problem(value)
