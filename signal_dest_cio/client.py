@@ -119,6 +119,7 @@ class _Delivery:
         self.events = events
         self.results: list[list[Outcome]] = [[] for _ in events]
         self.sent: list[bool] = [False] * len(events)
+        self.helper_warnings: list[list[str]] = [[] for _ in events]
         # The first refusal (401/403/redirect), explained; set the moment it arrives,
         # so nothing of this call that has not started yet is sent after it.
         self.halted: asyncio.Future[Outcome] | None = None
@@ -149,8 +150,10 @@ class _Delivery:
         finally:
             self.batcher.cancel()
         return [
-            _finish(mapped, outcomes)
-            for mapped, outcomes in zip(self.events, self.results, strict=True)
+            _finish(mapped, outcomes, helpers)
+            for mapped, outcomes, helpers in zip(
+                self.events, self.results, self.helper_warnings, strict=True
+            )
         ]
 
     def _failed(self, event: int) -> bool:
@@ -172,6 +175,13 @@ class _Delivery:
                     if outcome is None:  # not sent: a split half behind a failed one
                         continue
                     self.sent[step.event] = True
+                    if step.op.helper and outcome.kind == "rejected":
+                        # A refused helper (a device PUT answered 400) costs the event
+                        # nothing: the event itself still goes, with a warning.
+                        self.helper_warnings[step.event].append(
+                            f"helper_refused:{step.op.action}:{outcome.status or outcome.code}"
+                        )
+                        continue
                     self.results[step.event].append(outcome)
                     if outcome.kind in UNSETTLED and stopped_by is None:
                         stopped_by = step.event
@@ -368,6 +378,7 @@ class _Batcher:
             task.cancel()
 
 
-def _finish(mapped: Mapped, outcomes: list[Outcome]) -> Outcome:
+def _finish(mapped: Mapped, outcomes: list[Outcome], helper_warnings: list[str]) -> Outcome:
     outcome = worst(outcomes) if outcomes else Outcome(kind="delivered", code="ok")
-    return outcome.model_copy(update={"message_id": mapped.message_id, "warnings": mapped.warnings})
+    warnings = (*mapped.warnings, *helper_warnings)
+    return outcome.model_copy(update={"message_id": mapped.message_id, "warnings": warnings})

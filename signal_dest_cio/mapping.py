@@ -265,7 +265,7 @@ def _device_operation(ctx: _Context, required: bool, action: str) -> list[Operat
             )
         ctx.warnings.append("device_skipped:unknown_platform")
         return []
-    return [Operation(action, person=ctx.person, device=device)]  # type: ignore[arg-type]
+    return [Operation(action, person=ctx.person, device=device, helper=not required)]  # type: ignore[arg-type]
 
 
 def _map_track(ctx: _Context, event: TrackEvent) -> list[Operation]:

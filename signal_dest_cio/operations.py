@@ -61,6 +61,9 @@ class Operation:
     secondary: Person | None = None  # merge: the person merged away
     object_type_id: str | None = None  # object_identify (group)
     object_id: str | None = None
+    # A request that only prepares the event (the device of an Application Installed):
+    # refused, it costs the event nothing but a warning; to be retried, it holds the lane.
+    helper: bool = False
     # event/page/screen: `compact_json(attributes)`, made when the mapper measured the
     # data against its size limit; rendering splices it in rather than encode it twice.
     data_json: bytes | None = field(default=None, compare=False, repr=False)

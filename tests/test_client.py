@@ -768,3 +768,34 @@ async def test_cancelling_deliver_leaves_no_rate_limit_slot_reserved() -> None:
         pacer = pacer_for(dest.config)
         # One request went; at most one more slot (the one after it) is spoken for.
         assert pacer.reserved_until() <= time.monotonic() + 2 * pacer.interval
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+async def test_a_refused_device_request_does_not_cost_the_event(api: str) -> None:
+    sent: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append((request.method, request.url.path))
+        if request.method == "PUT" and request.url.path.endswith("/devices"):
+            return httpx.Response(400, json={"meta": {"error": "bad device"}})
+        if request.url.path == "/api/v2/batch":
+            items = batch_items(request)
+            errors = [
+                {"batch_index": i, "reason": "invalid", "message": "bad device"}
+                for i, item in enumerate(items)
+                if item.get("action") == "add_device"
+            ]
+            return httpx.Response(207 if errors else 200, json={"errors": errors})
+        return httpx.Response(200, json={})
+
+    installed = track("p1", name="Application Installed")
+    installed["context"] = {"device": {"token": "tok-1", "type": "ios"}}
+    async with destination(handler, api=api) as dest:
+        [outcome] = await dest.deliver([installed])
+    assert outcome.kind == "delivered"
+    assert any(w.startswith("helper_refused:add_device") for w in outcome.warnings)
+    if api == "v1":
+        assert sent == [
+            ("PUT", "/api/v1/customers/p1/devices"),
+            ("POST", "/api/v1/customers/p1/events"),
+        ]

@@ -160,3 +160,12 @@ async def test_any_signed_json_gets_a_clear_answer_never_a_500(
     assert response.status_code in (202, 400), response.text
     if response.status_code == 400:
         assert response.json()["error"]["code"] in ("invalid_events", "empty_batch")
+
+
+async def test_the_host_stamps_received_at_on_events_that_carry_none(host: HostClient) -> None:
+    installed = await host.install()
+    given = track(2) | {"receivedAt": "2026-01-01T00:00:00Z"}
+    await host.send([track(1), given])
+    stored = {d["message_id"]: d["input"] for d in await host.deliveries(installed["id"])}
+    assert stored["msg-1"]["receivedAt"].startswith("2026-02-02T")  # the host's clock
+    assert stored["msg-2"]["receivedAt"] == "2026-01-01T00:00:00Z"  # kept as sent

@@ -247,6 +247,7 @@ class Host:
         the events it holds without a messageId get ids a retry of it reproduces.
         """
         items = event_list(body)
+        received_at = iso(self.now())
         problems: list[dict[str, Any]] = []
         ready: list[tuple[str, Any]] = []
         for index, item in enumerate(items):
@@ -261,6 +262,9 @@ class Host:
                     else f"host-{uuid.uuid4()}"
                 )
                 item = {**item, "messageId": given}
+            if "receivedAt" not in item and "received_at" not in item:
+                # The event's time when it carries none (SPEC 3.1), and its dedup id's.
+                item = {**item, "receivedAt": received_at}
             ready.append((given, item))
         if problems and not ready:
             raise ApiError(
