@@ -9,11 +9,12 @@ from pydantic import BaseModel
 
 from .client import REGION_PATH, USER_AGENT
 from .config import CustomerIoConfig
+from .routes import route_for
 
 # A cheap App API read that needs a valid App key.
 APP_CHECK_PATH = "/v1/workspaces"
 
-CheckName = Literal["track_credentials", "region", "app_key"]
+CheckName = Literal["track_credentials", "region", "app_key", "cdp_key"]
 
 
 class CheckResult(BaseModel):
@@ -44,33 +45,84 @@ async def check_connection(
     headers = {"User-Agent": USER_AGENT}
     checks: list[CheckResult] = []
     region: str | None = None
+    if config.pipelines:
+        checks.append(await _cdp_check(config, transport, timeout, headers))
+    else:
+        site_id, track_key = config.track_credentials()
+        async with httpx.AsyncClient(
+            base_url=config.track_base_url,
+            auth=httpx.BasicAuth(site_id, track_key),
+            timeout=timeout,
+            headers=headers,
+            transport=transport,
+        ) as track:
+            try:
+                response = await track.get(REGION_PATH)
+            except httpx.HTTPError as error:
+                checks.append(_unreachable("track_credentials", error))
+            else:
+                region = _region_of(response)
+                checks.extend(_track_checks(config, response.status_code, region))
+    if config.api_key is not None:
+        checks.append(await _app_key_check(config, app_transport, timeout, headers))
+    return CheckReport(ok=all(check.ok for check in checks), region=region, checks=checks)
+
+
+async def _app_key_check(
+    config: CustomerIoConfig,
+    transport: httpx.AsyncBaseTransport | None,
+    timeout: httpx.Timeout,
+    headers: dict[str, str],
+) -> CheckResult:
+    assert config.api_key is not None
+    bearer = {**headers, "Authorization": f"Bearer {config.api_key.get_secret_value()}"}
     async with httpx.AsyncClient(
-        base_url=config.track_base_url,
-        auth=httpx.BasicAuth(config.site_id, config.tracking_api_key.get_secret_value()),
-        timeout=timeout,
-        headers=headers,
-        transport=transport,
-    ) as track:
-        try:
-            response = await track.get(REGION_PATH)
-        except httpx.HTTPError as error:
-            checks.append(_unreachable("track_credentials", error))
-        else:
-            region = _region_of(response)
-            checks.extend(_track_checks(config, response.status_code, region))
-    async with httpx.AsyncClient(
-        base_url=config.app_base_url,
-        headers={**headers, "Authorization": f"Bearer {config.api_key.get_secret_value()}"},
-        timeout=timeout,
-        transport=app_transport,
+        base_url=config.app_base_url, headers=bearer, timeout=timeout, transport=transport
     ) as app:
         try:
             response = await app.get(APP_CHECK_PATH)
         except httpx.HTTPError as error:
-            checks.append(_unreachable("app_key", error))
-        else:
-            checks.append(_app_check(response.status_code))
-    return CheckReport(ok=all(check.ok for check in checks), region=region, checks=checks)
+            return _unreachable("app_key", error)
+    return _app_check(response.status_code)
+
+
+async def _cdp_check(
+    config: CustomerIoConfig,
+    transport: httpx.AsyncBaseTransport | None,
+    timeout: httpx.Timeout,
+    headers: dict[str, str],
+) -> CheckResult:
+    """An empty strict-mode batch: any answer but 401/403 means the key was accepted.
+
+    The Data Pipelines API has no region lookup: a key of a workspace in the other
+    region is refused like a wrong key, so the message says to check both.
+    """
+    route = route_for(config)
+    async with httpx.AsyncClient(
+        base_url=route.base_url,
+        auth=route.auth,
+        timeout=timeout,
+        headers={**headers, **route.headers},
+        transport=transport,
+    ) as cdp:
+        try:
+            response = await cdp.post(route.batch_path, json={"batch": []})
+        except httpx.HTTPError as error:
+            return _unreachable("cdp_key", error)
+    if response.status_code in (401, 403):
+        other = "EU" if config.region.value == "us" else "US"
+        return CheckResult(
+            name="cdp_key",
+            ok=False,
+            message=f"Customer.io refused the CDP API key at {config.region.value.upper()} "
+            f"(a key of a workspace in the {other} region is refused the same way: check "
+            "the key and the region)",
+        )
+    if response.status_code >= 500:
+        return CheckResult(
+            name="cdp_key", ok=False, message=f"Data Pipelines answered {response.status_code}"
+        )
+    return CheckResult(name="cdp_key", ok=True, message="CDP API key accepted")
 
 
 def _region_of(response: httpx.Response) -> str | None:

@@ -26,7 +26,8 @@ from .lanes import lane_groups, lane_keys
 from .operations import Mapped, Operation
 from .outcomes import Outcome, classify_status, transport_failure, worst
 from .pacing import RequestPacer, pacer_for
-from .render import BATCH_PATH, Request, dump_json, encode_body, render_v1, render_v2
+from .render import Request, dump_json
+from .routes import Direct, Route, route_for
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_ITEM_BYTES", "RequestPacer", "TrackClient", "pacer_for"]
 
@@ -43,16 +44,21 @@ class TrackClient:
         self, config: CustomerIoConfig, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.config = config
+        self.route: Route = route_for(config)
         self.http = httpx.AsyncClient(
-            base_url=config.track_base_url,
-            auth=httpx.BasicAuth(config.site_id, config.tracking_api_key.get_secret_value()),
+            base_url=self.route.base_url,
+            auth=self.route.auth,
             timeout=httpx.Timeout(config.timeout_seconds),
             limits=httpx.Limits(
                 max_connections=MAX_CONCURRENT_REQUESTS,
                 max_keepalive_connections=MAX_CONCURRENT_REQUESTS,
             ),
             follow_redirects=False,  # data residency: never follow to another region
-            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"},
+            headers={
+                "User-Agent": USER_AGENT,
+                "Content-Type": "application/json",
+                **self.route.headers,
+            },
             transport=transport,
         )
         self.pacer = pacer_for(config)
@@ -78,22 +84,19 @@ class TrackClient:
 
 @dataclass(slots=True)
 class _Step:
-    """One operation of one event: a v2 batch item, or (item None) a request of its own."""
+    """One operation of one event: a batch item, or (item None) a request of its own."""
 
     event: int
     op: Operation
     item: Item | None
+    direct: Direct | None = None
 
 
-def _steps(index: int, mapped: Mapped, api: str) -> list[_Step]:
+def _steps(index: int, mapped: Mapped, route: Route) -> list[_Step]:
     steps = []
     for op in mapped.operations:
-        item = None
-        if api == "v2":
-            body = encode_body(render_v2(op), op)
-            if len(body) <= MAX_ITEM_BYTES:  # v2 refuses a larger item; v1 takes it
-                item = Item(index, body)
-        steps.append(_Step(index, op, item))
+        body, direct = route.step(op)
+        steps.append(_Step(index, op, None if body is None else Item(index, body), direct))
     return steps
 
 
@@ -127,11 +130,11 @@ class _Delivery:
         self.batcher = _Batcher(self)
 
     async def run(self) -> list[Outcome]:
-        api = self.client.config.api
+        route = self.client.route
         steps: dict[int, list[_Step]] = {}
         for index, mapped in enumerate(self.events):
             try:
-                steps[index] = _steps(index, mapped, api)
+                steps[index] = _steps(index, mapped, route)
             except (ValueError, UnicodeError) as error:  # the mapper should have refused it
                 self.results[index].append(
                     Outcome(
@@ -196,8 +199,8 @@ class _Delivery:
         self.batcher.runnable -= 1
         self.batcher.maybe_flush()
         try:
-            request = render_v1(run[0].op)
-            content = None if request.json is None else encode_body(request.json, run[0].op)
+            assert run[0].direct is not None
+            request, content = run[0].direct
             outcome, _ = await self.request(request, content)
         finally:
             self.batcher.runnable += 1
@@ -246,10 +249,12 @@ class _Delivery:
         outcome = classify_status(
             response.status_code, response.content, response.headers.get("Retry-After")
         )
-        if outcome.kind == "config_error":
+        if outcome.kind == "config_error" and client.route.region_lookup:
             explained = asyncio.ensure_future(self._explain_refusal(outcome))
             self.halted = self.halted or explained
             outcome = await explained
+        elif outcome.kind == "config_error":
+            self.halted = self.halted or _settled(outcome)
         return outcome, response
 
     async def _explain_refusal(self, outcome: Outcome) -> Outcome:
@@ -340,7 +345,7 @@ class _Batcher:
     async def _post(self, submissions: list[_Submission]) -> None:
         items = [item for submission in submissions for item in submission.items]
         outcome, response = await self.delivery.request(
-            Request("POST", BATCH_PATH), Batch.of(items).body()
+            Request("POST", self.delivery.client.route.batch_path), Batch.of(items).body()
         )
         events = list(dict.fromkeys(item.event for item in items))
         if outcome.status in (400, 413) and len(events) > 1:
@@ -376,6 +381,12 @@ class _Batcher:
     def cancel(self) -> None:
         for task in self.tasks:
             task.cancel()
+
+
+def _settled(outcome: Outcome) -> asyncio.Future[Outcome]:
+    future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+    future.set_result(outcome)
+    return future
 
 
 def _finish(mapped: Mapped, outcomes: list[Outcome], helper_warnings: list[str]) -> Outcome:

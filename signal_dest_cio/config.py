@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
 
 
 class Region(StrEnum):
@@ -24,9 +26,25 @@ class Region(StrEnum):
     def app_url(self) -> str:
         return APP_URLS[self]
 
+    @property
+    def pipelines_url(self) -> str:
+        return PIPELINES_URLS[self]
+
 
 TRACK_URLS = {Region.US: "https://track.customer.io", Region.EU: "https://track-eu.customer.io"}
 APP_URLS = {Region.US: "https://api.customer.io", Region.EU: "https://api-eu.customer.io"}
+PIPELINES_URLS = {
+    Region.US: "https://cdp.customer.io/v1",
+    Region.EU: "https://cdp-eu.customer.io/v1",
+}
+ApiMode = Literal["v1", "v2", "pipelines"]
+TRACK_ONLY_FIELDS = ("site_id", "tracking_api_key", "api_key")
+# What the JSON Schema says of the credentials each mode needs (the validators enforce it).
+MODE_REQUIREMENTS: JsonDict = {
+    "if": {"properties": {"api": {"const": "pipelines"}}, "required": ["api"]},
+    "then": {"required": ["cdp_api_key"]},
+    "else": {"required": list(TRACK_ONLY_FIELDS)},
+}
 
 # JSON Schema marker for secret fields; the catalog test and hosts read it.
 SECRET: JsonDict = {"format": "password", "writeOnly": True, "x-secret": True}
@@ -99,26 +117,53 @@ class CustomerIoConfig(BaseModel):
     """What a user configures for one Customer.io workspace."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, str_strip_whitespace=True, hide_input_in_errors=True
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        hide_input_in_errors=True,
+        json_schema_extra={"allOf": [MODE_REQUIREMENTS]},
     )
 
-    site_id: str = Field(min_length=1, title="Site ID", description="Customer.io Site ID")
-    tracking_api_key: SecretStr = Field(
+    # `api` comes first: which credentials are required depends on it (SPEC 1 and 8).
+    api: ApiMode = Field(
+        default="v2",
+        description="v2: Track API batches; v1: one Track API request per operation; "
+        "pipelines: the Data Pipelines API with a CDP API key",
+    )
+    site_id: str | None = Field(
+        default=None,
+        min_length=1,
+        validate_default=True,
+        title="Site ID",
+        description="Customer.io Site ID (Track API modes)",
+    )
+    tracking_api_key: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
         title="Track API key",
         description="Track API key; Track calls use HTTP Basic site_id:tracking_api_key",
         json_schema_extra=SECRET,
     )
-    api_key: SecretStr = Field(
+    api_key: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
         title="App API key",
         description="App API key (Bearer), used for the App key connection check",
         json_schema_extra=SECRET,
     )
+    cdp_api_key: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
+        title="CDP API key",
+        description="Data Pipelines API key (HTTP Basic, the key as user name); api: pipelines",
+        json_schema_extra=SECRET,
+    )
     region: Region = Field(title="Region", description="Workspace data center: us or eu")
 
-    api: Literal["v1", "v2"] = "v2"
     convert_timestamps: bool = True
     page_name: Literal["url", "name"] = "url"
     identify_on_track: bool = False
+    traits_from_properties: bool = False
     respect_consent: bool = True
     consent_category: str = Field(default="marketing", min_length=1)
     default_object_type_id: str = Field(default="1", min_length=1)
@@ -126,23 +171,57 @@ class CustomerIoConfig(BaseModel):
     timeout_seconds: float = Field(default=10, gt=0, le=300)
     track_api_base_url: str | None = None
     app_api_base_url: str | None = None
+    pipelines_api_base_url: str | None = None
 
     @field_validator("region", mode="before")
     @classmethod
     def _lowercase_region(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("tracking_api_key", "api_key")
+    @field_validator("site_id", "tracking_api_key", "api_key", "cdp_api_key")
     @classmethod
-    def _secret_not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
+    def _required_for_the_mode(cls, value: Any, info: ValidationInfo) -> Any:
+        pipelines = info.data.get("api") == "pipelines"
+        needed = info.field_name == "cdp_api_key" if pipelines else info.field_name != "cdp_api_key"
+        if value is None:
+            if needed:
+                raise PydanticCustomError("missing", "Field required")
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
             raise ValueError("must not be empty")
         return value
 
-    @field_validator("track_api_base_url", "app_api_base_url")
+    @field_validator("track_api_base_url", "app_api_base_url", "pipelines_api_base_url")
     @classmethod
     def _https_unless_loopback(cls, value: str | None) -> str | None:
         return _check_base_url(value)
+
+    @property
+    def pipelines(self) -> bool:
+        return self.api == "pipelines"
+
+    @property
+    def pipelines_base_url(self) -> str:
+        return self.pipelines_api_base_url or self.region.pipelines_url
+
+    def track_credentials(self) -> tuple[str, str]:
+        """(site_id, Track API key) for HTTP Basic; only in the Track API modes."""
+        if self.site_id is None or self.tracking_api_key is None:
+            raise ValueError("the Track API needs site_id and tracking_api_key")
+        return self.site_id, self.tracking_api_key.get_secret_value()
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every key this config holds, in clear (to scrub them from anything shown)."""
+        keys = (self.tracking_api_key, self.api_key, self.cdp_api_key)
+        return tuple(key.get_secret_value() for key in keys if key is not None)
+
+    @property
+    def workspace(self) -> str:
+        """What names the workspace in logs and pacing: the site id, or the CDP key's hash."""
+        if self.site_id is not None:
+            return self.site_id
+        key = self.cdp_api_key.get_secret_value() if self.cdp_api_key else ""
+        return "cdp-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
     @property
     def track_base_url(self) -> str:

@@ -18,12 +18,14 @@ from .config import CustomerIoConfig, config_schema
 from .lanes import lane_keys
 from .logging import REDACTED, get_logger, redact_with, register_secret, scrub
 from .mapping import map_event
-from .operations import Mapped
+from .operations import Mapped, Refused
 from .outcomes import Outcome
+from .pipelines import map_pipelines
 from .render import render_preview
+from .routes import render_pipelines_call
 
 KEY = "customer_io"
-SECRET_FIELDS = ("tracking_api_key", "api_key")
+SECRET_FIELDS = ("tracking_api_key", "api_key", "cdp_api_key")
 
 
 @cache
@@ -116,12 +118,12 @@ class CustomerIoDestination:
         self._transport = transport
         self._app_transport = app_transport
         self._client: TrackClient | None = None
-        self._log = get_logger(site_id=config.site_id, region=config.region.value)
+        self._log = get_logger(site_id=config.workspace, region=config.region.value)
 
     def __repr__(self) -> str:
         config = self.config
         return (
-            f"{type(self).__name__}(site_id={config.site_id!r}, "
+            f"{type(self).__name__}(site_id={config.workspace!r}, "
             f"region={config.region.value!r}, api={config.api!r})"
         )
 
@@ -133,8 +135,16 @@ class CustomerIoDestination:
     def config_schema() -> dict[str, Any]:
         return config_schema()
 
+    def _map(self, event: Any) -> Mapped | Refused:
+        if self.config.pipelines:
+            return map_pipelines(event, self.config)
+        return map_event(event, self.config)
+
     def preview(self, event: Any, api: Literal["v1", "v2"] | None = None) -> Preview:
-        mapped = map_event(event, self.config)
+        """The requests an event becomes, one per operation, as single calls: the v1
+        request (v1), the `/api/v2/entity` item (v2), the Data Pipelines call of its
+        type (pipelines). Nothing is sent; no credential is shown."""
+        mapped = self._map(event)
         if not isinstance(mapped, Mapped):
             return Preview(
                 message_id=mapped.message_id,
@@ -143,8 +153,12 @@ class CustomerIoDestination:
                 message=mapped.message,
                 warnings=list(mapped.warnings),
             )
-        base = self.config.track_base_url
-        requests = [render_preview(op, api or self.config.api) for op in mapped.operations]
+        if self.config.pipelines:
+            base = self.config.pipelines_base_url
+            requests = [render_pipelines_call(op) for op in mapped.operations]
+        else:
+            base = self.config.track_base_url
+            requests = [render_preview(op, api or self.config.api) for op in mapped.operations]
         return Preview(
             message_id=mapped.message_id,
             outcome="ready",
@@ -158,7 +172,7 @@ class CustomerIoDestination:
     def lane_keys(self, event: Any) -> list[str]:
         """The identifiers an event touches (SPEC 4.1): a host keeps the events that share
         one in order. An event that will not be sent touches nothing."""
-        mapped = map_event(event, self.config)
+        mapped = self._map(event)
         return list(lane_keys(mapped)) if isinstance(mapped, Mapped) else []
 
     async def check(self) -> CheckReport:
@@ -170,7 +184,7 @@ class CustomerIoDestination:
         ready: list[Mapped] = []
         positions: list[int] = []
         for event in events:
-            mapped = map_event(event, self.config)
+            mapped = self._map(event)
             if isinstance(mapped, Mapped):
                 positions.append(len(outcomes))
                 ready.append(mapped)
@@ -191,9 +205,15 @@ class CustomerIoDestination:
 
         Computed when needed rather than kept, so no attribute holds them in clear.
         """
-        track_key = self.config.tracking_api_key.get_secret_value()
-        basic = base64.b64encode(f"{self.config.site_id}:{track_key}".encode()).decode()
-        return frozenset((track_key, self.config.api_key.get_secret_value(), basic))
+        config = self.config
+        values = set(config.secret_values())
+        if config.site_id is not None and config.tracking_api_key is not None:
+            track = f"{config.site_id}:{config.tracking_api_key.get_secret_value()}"
+            values.add(base64.b64encode(track.encode()).decode())
+        if config.cdp_api_key is not None:
+            cdp = f"{config.cdp_api_key.get_secret_value()}:"
+            values.add(base64.b64encode(cdp.encode()).decode())
+        return frozenset(values)
 
     def _without_secrets(self, outcome: Outcome) -> Outcome:
         """Messages quote Customer.io's error bodies; a relay could echo a key back."""

@@ -125,6 +125,8 @@ async def _emulator_person(
     http: httpx.AsyncClient, config: CustomerIoConfig, identifier: str
 ) -> dict[str, Any] | None:
     """The person as the emulator holds it; None against anything else."""
+    if config.site_id is None:
+        return None
     site, person = quote(config.site_id, safe=""), quote(identifier, safe="")
     path = f"/_emulator/workspaces/{site}/people/{person}"
     try:

@@ -19,7 +19,12 @@ Action = Literal[
     "suppress",
     "unsuppress",
     "merge",
-    "object_identify",
+    "object_identify",  # group, known person: the object, related to `person`
+    "object_identify_anonymous",  # group, anonymous: the object, related to `anonymous_id`
+    "object_delete",
+    "delete_relationships",  # person: drop the relationship to the object named
+    "report_metric",  # POST /api/v1/metrics: `attributes` is the body (no v2 item)
+    "pipelines",  # a Data Pipelines call: `name` is its type, `attributes` its body
 ]
 
 
@@ -43,7 +48,7 @@ class Device:
     token: str
     platform: str | None = None
     last_used: int | None = None
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +64,11 @@ class Operation:
     event_id: str | None = None
     device: Device | None = None
     secondary: Person | None = None  # merge: the person merged away
-    object_type_id: str | None = None  # object_identify (group)
+    # The object of object_* actions, or that an identify or delete_relationships
+    # relates the person to (set, an identify travels as a v2 item only).
+    object_type_id: str | None = None
     object_id: str | None = None
+    relationship_attributes: dict[str, Any] | None = None  # of that relationship
     # A request that only prepares the event (the device of an Application Installed):
     # refused, it costs the event nothing but a warning; to be retried, it holds the lane.
     helper: bool = False

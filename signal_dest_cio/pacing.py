@@ -56,7 +56,8 @@ _PACERS: dict[tuple[str, str, float], RequestPacer] = {}
 
 
 def pacer_for(config: CustomerIoConfig) -> RequestPacer:
-    key = (config.track_base_url, config.site_id, config.max_requests_per_second)
+    base = config.pipelines_base_url if config.pipelines else config.track_base_url
+    key = (base, config.workspace, config.max_requests_per_second)
     if key not in _PACERS:
         _PACERS[key] = RequestPacer(config.max_requests_per_second)
     return _PACERS[key]

@@ -58,6 +58,8 @@ def expected_type(annotation: Any) -> tuple[str, set[Any] | None]:
 
 
 def with_credentials(**values: Any) -> dict[str, Any]:
+    if values.get("api") == "pipelines":
+        return {"cdp_api_key": "placeholder-cdp-key", "region": "us", **values}
     return {**PLACEHOLDER_CREDENTIALS, "region": "us", **values}
 
 
@@ -83,9 +85,44 @@ def test_catalog_lists_exactly_the_config_model_fields_once() -> None:
     assert set(keys) == set(FIELDS)
 
 
+MODES = ("v2", "v1", "pipelines")
+FULL_CONFIG = {**PLACEHOLDER_CREDENTIALS, "cdp_api_key": "placeholder-cdp-key", "region": "us"}
+
+
+def required_in(key: str, api: str) -> bool:
+    """Whether the model refuses a config of this mode without `key` (asked, not read)."""
+    config = {**FULL_CONFIG, "api": api}
+    config.pop(key, None)
+    try:
+        CustomerIoConfig.model_validate(config)
+    except ValidationError as error:
+        return any(e["loc"] == (key,) and e["type"] == "missing" for e in error.errors())
+    return False
+
+
+# Optional in every mode: what has a default a form may show.
+OPTIONAL = sorted(k for k in FIELDS if not any(required_in(k, api) for api in MODES))
+
+
 @pytest.mark.parametrize("key", sorted(FIELDS))
-def test_catalog_required_flag_matches_the_model(key: str) -> None:
-    assert catalog_fields()[key]["required"] is FIELDS[key].is_required()
+def test_catalog_required_flags_match_the_model_in_every_api_mode(key: str) -> None:
+    field = catalog_fields()[key]
+    assert field["required"] is required_in(key, "v2")  # the default mode
+    modes = {api for api in MODES if required_in(key, api)}
+    if "required_when" in field:
+        assert set(field["required_when"]["api"]) == modes
+    else:
+        assert modes in (set(), set(MODES)), f"{key}: say in which modes it is required"
+
+
+def test_pipelines_mode_needs_the_cdp_key_and_none_of_the_track_credentials() -> None:
+    assert {k for k in FIELDS if required_in(k, "pipelines")} == {"cdp_api_key", "region"}
+    assert {k for k in FIELDS if required_in(k, "v1")} == {
+        "site_id",
+        "tracking_api_key",
+        "api_key",
+        "region",
+    }
 
 
 @pytest.mark.parametrize("key", sorted(FIELDS))
@@ -107,7 +144,7 @@ def test_secret_fields_are_the_schema_secret_fields() -> None:
         name for name, prop in config_schema()["properties"].items() if prop.get("x-secret")
     }
     catalog_secrets = {key for key, field in catalog_fields().items() if field["type"] == "secret"}
-    assert catalog_secrets == schema_secrets == {"tracking_api_key", "api_key"}
+    assert catalog_secrets == schema_secrets == {"tracking_api_key", "api_key", "cdp_api_key"}
 
 
 def test_region_options_are_exactly_us_and_eu() -> None:
@@ -116,7 +153,7 @@ def test_region_options_are_exactly_us_and_eu() -> None:
     assert field["required"] is True
 
 
-@pytest.mark.parametrize("key", sorted(k for k, f in FIELDS.items() if not f.is_required()))
+@pytest.mark.parametrize("key", OPTIONAL)
 def test_optional_field_default_is_the_model_default(key: str) -> None:
     field = catalog_fields()[key]
     assert field["default"] == FIELDS[key].default
@@ -137,7 +174,7 @@ def test_every_select_option_is_a_valid_config_value(key: str, option: Any) -> N
     assert (value.value if isinstance(value, Enum) else value) == option
 
 
-@pytest.mark.parametrize("key", sorted(k for k, f in FIELDS.items() if not f.is_required()))
+@pytest.mark.parametrize("key", OPTIONAL)
 def test_optional_field_placeholder_is_a_valid_value(key: str) -> None:
     # A form posts text; what the user sees as an example must be accepted as typed.
     placeholder = catalog_fields()[key]["placeholder"]
@@ -171,7 +208,8 @@ def test_variant_default_config_validates_with_placeholder_credentials(
     assert not secrets & set(default_config), "variants never carry credentials"
     # A variant without a region (`default`) leaves it to the config the user gives.
     region = {} if "region" in default_config else {"region": "eu"}
-    given = {**PLACEHOLDER_CREDENTIALS, **region, **default_config}
+    credentials = with_credentials(**default_config)
+    given = {**credentials, **region, **default_config}
     config = CustomerIoConfig.model_validate(given)
     dumped = config.model_dump(mode="json")
     assert {key: dumped[key] for key in default_config} == default_config

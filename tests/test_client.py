@@ -196,17 +196,16 @@ async def test_event_with_a_device_token_sends_the_device_then_the_event() -> No
     assert body(recorder.sent[1])["name"] == "Application Installed"
 
 
-@pytest.mark.parametrize(("status", "kind"), [(400, "rejected"), (503, "retry")])
-async def test_event_operations_stop_after_the_first_failure(status: int, kind: str) -> None:
+async def test_event_operations_stop_after_a_helper_that_must_be_retried() -> None:
     def respond(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/devices"):
-            return httpx.Response(status, json={"meta": {"error": "device refused"}})
+            return httpx.Response(503, json={"meta": {"error": "device refused"}})
         return httpx.Response(200, json={})
 
     recorder = Recorder(respond)
     [outcome] = await deliver(recorder, [installed("u1")])
     assert recorder.calls() == [("PUT", "/api/v1/customers/u1/devices")]
-    assert (outcome.kind, outcome.status, outcome.message) == (kind, status, "device refused")
+    assert (outcome.kind, outcome.status, outcome.message) == ("retry", 503, "device refused")
 
 
 async def test_events_of_one_person_are_sent_in_order_and_never_overlap() -> None:
@@ -605,15 +604,18 @@ async def test_v2_429_on_a_batch_retries_every_event_in_it() -> None:
 async def test_v2_event_with_several_items_takes_the_worst_outcome() -> None:
     def respond(request: httpx.Request) -> httpx.Response:
         errors = [
-            {"batch_index": index, "message": "bad device"}
+            {"batch_index": index, "message": "bad traits"}
             for index, item in enumerate(batch_items(request))
-            if item["action"] == "add_device"
+            if item["action"] == "identify"
         ]
         return httpx.Response(207, json={"errors": errors})
 
-    outcomes = await deliver(Recorder(respond), [installed("u1"), track("u2")], api="v2")
+    with_traits = track("u1") | {"context": {"traits": {"plan": "pro"}}}
+    outcomes = await deliver(
+        Recorder(respond), [with_traits, track("u2")], api="v2", identify_on_track=True
+    )
     assert [(o.kind, o.message) for o in outcomes] == [
-        ("rejected", "bad device"),
+        ("rejected", "bad traits"),
         ("delivered", ""),
     ]
 

@@ -39,6 +39,19 @@ def test_each_required_field_is_required(field: str) -> None:
     assert caught.value.errors()[0]["type"] == "missing"
 
 
+@pytest.mark.parametrize("missing", ["cdp_api_key", "region"])
+def test_pipelines_mode_needs_a_cdp_key_and_a_region_and_nothing_else(missing: str) -> None:
+    values = {"api": "pipelines", "cdp_api_key": "cdp-KEY-1", "region": "eu"}
+    config = CustomerIoConfig.model_validate(values)
+    assert config.pipelines_base_url == "https://cdp-eu.customer.io/v1"
+    assert config.site_id is None and config.tracking_api_key is None
+    del values[missing]
+    with pytest.raises(ValidationError) as caught:
+        CustomerIoConfig.model_validate(values)
+    assert error_fields(caught.value) == {missing}
+    assert "cdp-KEY-1" not in str(caught.value)
+
+
 @pytest.mark.parametrize("field", ["site_id", "tracking_api_key", "api_key"])
 def test_blank_site_id_and_keys_are_refused(field: str) -> None:
     with pytest.raises(ValidationError) as caught:
@@ -116,7 +129,7 @@ def test_json_schema_marks_secret_fields_and_only_them() -> None:
     properties = config_schema()["properties"]
     secret = {name for name, field in properties.items() if field.get("x-secret")}
     write_only = {name for name, field in properties.items() if field.get("writeOnly")}
-    assert secret == write_only == {"tracking_api_key", "api_key"}
+    assert secret == write_only == {"tracking_api_key", "api_key", "cdp_api_key"}
     assert properties["api_key"]["format"] == "password"
 
 
@@ -124,8 +137,12 @@ def test_json_schema_lists_required_fields_and_forbids_others() -> None:
     schema = config_schema()
     validator = Draft202012Validator(schema)
     good = {"site_id": "s", "tracking_api_key": "t", "api_key": "a", "region": "eu"}
-    assert set(schema["required"]) == {"site_id", "tracking_api_key", "api_key", "region"}
+    assert set(schema["required"]) == {"region"}  # the rest depends on the api mode
     assert validator.is_valid(good)
+    pipelines = {"api": "pipelines", "cdp_api_key": "c", "region": "us"}
+    assert validator.is_valid(pipelines)
+    assert not validator.is_valid({"api": "pipelines", "region": "us"})
+    assert not validator.is_valid({"api": "v1", "cdp_api_key": "c", "region": "us"})
     assert not validator.is_valid({**good, "region": "mars"})
     assert not validator.is_valid({**good, "colour": "blue"})
     assert not validator.is_valid({key: good[key] for key in ("site_id", "region")})

@@ -1,0 +1,141 @@
+"""Pure: canonical events -> Data Pipelines API calls (SPEC 8), Segment-spec bodies.
+
+Every rule of sections 3 and 3.1 that decides whether an event can be sent at all
+(identifiers, consent, text, lengths) is the Track mapper's: `map_event` is run
+first and its refusal is this mode's refusal. What is sent is the event itself,
+Segment-shaped: `type`, `userId` (the resolved person) and/or `anonymousId`,
+`messageId`, `timestamp` (ISO-8601 UTC), `context`, and per type `traits`,
+`event` + `properties`, `name` + `properties`, `groupId` + `traits`, or `previousId`.
+Semantic events (User Deleted, Device Created or Updated, Object Deleted, Report
+Delivery Event, ...) pass through as `track`; Customer.io acts on their names.
+
+Each call is an `Operation(action="pipelines", name=<type>, attributes=<body>)`,
+its person and anonymous id set so that lanes (SPEC 4.1) work as in the Track modes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .config import CustomerIoConfig
+from .events import Event, InvalidEvent, TrackEvent, parse_event
+from .identity import Person
+from .mapping import map_event
+from .operations import Mapped, Operation, Refused, compact_json
+
+MAX_CALL_BYTES = 32 * 1024
+# Keys of a product event's properties that identify, never describe, the person.
+IDENTIFIER_KEYS = frozenset({"userId", "user_id", "anonymousId", "anonymous_id", "id", "cio_id"})
+
+
+def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
+    event = parse_event(raw)
+    if isinstance(event, InvalidEvent):
+        return Refused("rejected", event.code, event.message, event.field, event.message_id)
+    checked = map_event(event, config)
+    if isinstance(checked, Refused):
+        return checked
+    person = next((op.person for op in checked.operations if op.person is not None), None)
+    anonymous = next((op.anonymous_id for op in checked.operations if op.anonymous_id), None)
+    when = next((op.timestamp for op in checked.operations if op.timestamp is not None), None)
+    dedup = next((op.event_id for op in checked.operations if op.event_id), None)
+    common = _common(event, person, anonymous, when, event.message_id or dedup)
+    calls: list[Operation] = []
+    if isinstance(event, TrackEvent) and person is not None:
+        traits = product_traits(event, config)
+        if traits is not None:
+            identify = {**common, "type": "identify", "traits": traits}
+            if "messageId" in common:  # its own id: the track keeps the event's
+                identify["messageId"] = f"{common['messageId']}:identify"
+            calls.append(_call("identify", identify, person, anonymous))
+    secondary = next((op.secondary for op in checked.operations if op.secondary), None)
+    body = {**common, **_specific(event, checked)}
+    calls.append(_call(event.type, body, person, anonymous, secondary))
+    for call in calls:
+        if len(compact_json(call.attributes)) > MAX_CALL_BYTES:
+            return Refused(
+                "rejected",
+                "payload_too_large",
+                f"a Data Pipelines call is at most {MAX_CALL_BYTES} bytes",
+                None,
+                event.message_id,
+                checked.warnings,
+            )
+    return Mapped(event.message_id, tuple(calls), checked.warnings)
+
+
+def product_traits(event: TrackEvent, config: CustomerIoConfig) -> dict[str, Any] | None:
+    """The traits of the identify a track event is preceded by (SPEC 3 and 8), or None.
+
+    With `identify_on_track`: `context.traits`, and with `traits_from_properties` the
+    event's properties other than identifiers too (the Meshes way: one product event
+    identifies the person and tracks the event).
+    """
+    if not config.identify_on_track:
+        return None
+    traits = dict(event.context.traits)
+    if config.traits_from_properties:
+        traits.update({k: v for k, v in event.properties.items() if k not in IDENTIFIER_KEYS})
+    return traits or None
+
+
+def _call(
+    kind: str,
+    body: dict[str, Any],
+    person: Person | None,
+    anonymous: str | None,
+    secondary: Person | None = None,
+) -> Operation:
+    return Operation(
+        "pipelines",
+        person=person,
+        anonymous_id=anonymous,
+        name=kind,
+        attributes=body,
+        secondary=secondary,
+    )
+
+
+def _common(
+    event: Event,
+    person: Person | None,
+    anonymous: str | None,
+    when: int | None,
+    message_id: str | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if person is not None:
+        body["userId"] = person.value
+    if anonymous:
+        body["anonymousId"] = anonymous
+    if message_id:
+        body["messageId"] = message_id
+    if when is not None:
+        stamp = datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
+        body["timestamp"] = stamp
+    context = event.context.model_dump(exclude_defaults=True)
+    if context:
+        body["context"] = context
+    return body
+
+
+def _specific(event: Event, checked: Mapped) -> dict[str, Any]:
+    kind = event.type
+    if kind == "identify":
+        return {"type": "identify", "traits": {**event.context.traits, **event.traits}}
+    if kind == "track":
+        assert isinstance(event, TrackEvent)
+        name = next((op.name for op in checked.operations if op.action == "event"), None)
+        return {"type": "track", "event": name or (event.event or "").strip(),
+                "properties": event.properties}  # fmt: skip
+    if kind in ("page", "screen"):
+        name = getattr(event, "name", None)
+        body: dict[str, Any] = {"type": kind, "properties": event.properties}
+        if isinstance(name, str) and name.strip():
+            body["name"] = name.strip()
+        return body
+    if kind == "group":
+        return {"type": "group", "groupId": str(getattr(event, "group_id", "")),
+                "traits": event.traits}  # fmt: skip
+    return {"type": "alias", "previousId": str(getattr(event, "previous_id", ""))}
