@@ -1,0 +1,227 @@
+"""Pipelines API mode (SPEC 8): Segment-spec calls to cdp[-eu].customer.io/v1, Basic auth
+with the CDP key, strict mode, batches, aliases, outcomes, order, secrets."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pipelines_openapi import validate_call
+from support import STATUS_OUTCOMES
+
+from signal_dest_cio import CustomerIoDestination
+from signal_dest_cio.config import CustomerIoConfig
+from signal_dest_cio.operations import Mapped
+from signal_dest_cio.pipelines import map_pipelines
+
+CDP_KEY = "cdp-PIPELINES-SECRET-9876"
+WHEN = "2026-03-02T09:15:04Z"
+_sites = itertools.count()
+
+
+def config(**options: Any) -> dict[str, Any]:
+    return {
+        "api": "pipelines",
+        "cdp_api_key": f"{CDP_KEY}-{next(_sites)}",
+        "region": "us",
+        "max_requests_per_second": 10_000,
+        **options,
+    }
+
+
+def signup(n: int = 1, user: str = "u1") -> dict[str, Any]:
+    return {
+        "type": "track",
+        "messageId": f"m{n}",
+        "userId": user,
+        "event": "user.signup",
+        "timestamp": WHEN,
+        "properties": {"email": f"{user}@example.com", "first_name": "Ada", "plan": "pro"},
+    }
+
+
+class Recorder:
+    def __init__(self, answer: Any = None) -> None:
+        self.sent: list[httpx.Request] = []
+        self.answer = answer
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        if self.answer is not None:
+            return self.answer(request)  # type: ignore[no-any-return]
+        return httpx.Response(200, json={})
+
+    def calls(self) -> list[tuple[str, str]]:
+        return [(r.method, r.url.path) for r in self.sent]
+
+
+async def deliver(recorder: Recorder, events: list[Any], **options: Any) -> list[Any]:
+    async with CustomerIoDestination(
+        config(**options), transport=httpx.MockTransport(recorder)
+    ) as destination:
+        return await destination.deliver(events)
+
+
+async def test_calls_go_to_the_region_s_cdp_host_with_the_key_as_user_and_strict_mode() -> None:
+    recorder = Recorder()
+    [outcome] = await deliver(recorder, [signup()], region="eu")
+    assert outcome.kind == "delivered"
+    [request] = recorder.sent
+    assert str(request.url) == "https://cdp-eu.customer.io/v1/batch"
+    assert request.headers["x-strict-mode"] == "1"
+    user, _, password = (
+        base64.b64decode(request.headers["authorization"][6:]).decode().partition(":")
+    )
+    assert user.startswith(CDP_KEY) and password == ""
+    [call] = json.loads(request.content)["batch"]
+    assert call["type"] == "track" and call["event"] == "user.signup"
+    assert call["userId"] == "u1" and call["messageId"] == "m1"
+    assert call["timestamp"] == WHEN and call["properties"]["plan"] == "pro"
+    validate_call("/batch", json.loads(request.content))
+
+
+async def test_an_alias_goes_to_its_own_endpoint_in_order_with_the_batches() -> None:
+    recorder = Recorder()
+    events = [
+        {"type": "identify", "messageId": "m1", "userId": "old", "traits": {"a": 1}},
+        {"type": "alias", "messageId": "m2", "userId": "new", "previousId": "old"},
+        {"type": "track", "messageId": "m3", "userId": "new", "event": "x"},
+    ]
+    outcomes = await deliver(recorder, events)
+    assert [o.kind for o in outcomes] == ["delivered"] * 3
+    assert recorder.calls() == [("POST", "/v1/batch"), ("POST", "/v1/alias"), ("POST", "/v1/batch")]
+    alias = json.loads(recorder.sent[1].content)
+    assert (alias["userId"], alias["previousId"], alias["type"]) == ("new", "old", "alias")
+    validate_call("/alias", alias)
+
+
+async def test_a_product_event_identifies_then_tracks_with_traits_from_properties() -> None:
+    recorder = Recorder()
+    [outcome] = await deliver(
+        recorder, [signup()], identify_on_track=True, traits_from_properties=True
+    )
+    assert outcome.kind == "delivered"
+    identify, track = json.loads(recorder.sent[0].content)["batch"]
+    assert identify["type"] == "identify" and track["type"] == "track"
+    assert identify["traits"] == {"email": "u1@example.com", "first_name": "Ada", "plan": "pro"}
+    assert identify["messageId"] == "m1:identify" and track["messageId"] == "m1"
+
+
+@pytest.mark.parametrize(("status", "kind", "code"), STATUS_OUTCOMES)
+async def test_every_status_class_is_the_outcome_of_section_4(
+    status: int, kind: str, code: str
+) -> None:
+    recorder = Recorder(
+        lambda request: httpx.Response(status, json={"errors": [{"message": "no"}]})
+    )
+    [outcome] = await deliver(recorder, [signup()])
+    assert (outcome.kind, outcome.code) == (kind, code)
+    # No region lookup in this mode: the Data Pipelines API has none.
+    assert all(r.url.path != "/api/v1/accounts/region" for r in recorder.sent)
+
+
+async def test_a_whole_batch_400_is_split_so_one_bad_call_takes_no_good_one_down() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls = json.loads(request.content)["batch"]
+        if any(call.get("userId") == "bad" for call in calls):
+            return httpx.Response(400, json={"errors": [{"message": "strict mode: bad call"}]})
+        return httpx.Response(200, json={})
+
+    events = [signup(n, user=f"p{n}") for n in range(8)] + [signup(99, user="bad")]
+    outcomes = await deliver(Recorder(answer), events)
+    assert [o.kind for o in outcomes] == ["delivered"] * 8 + ["rejected"]
+    assert "strict mode" in outcomes[-1].message
+
+
+async def test_retry_after_and_held_lanes_hold_in_this_mode_too() -> None:
+    answers = iter([httpx.Response(429, headers={"Retry-After": "7"}, json={})])
+    recorder = Recorder(lambda request: next(answers, httpx.Response(200, json={})))
+    events = [
+        {"type": "identify", "messageId": "m1", "userId": "new", "traits": {"a": 1}},
+        {"type": "alias", "messageId": "m2", "userId": "new", "previousId": "old"},
+    ]
+    outcomes = await deliver(recorder, events)
+    assert [(o.kind, o.code) for o in outcomes] == [("retry", "rate_limited"), ("retry", "held")]
+    assert outcomes[0].retry_after == 7 and recorder.calls() == [("POST", "/v1/batch")]
+
+
+async def test_the_cdp_key_never_appears_in_outcomes_previews_or_logs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    options = config()
+    key = options["cdp_api_key"]
+    echo = Recorder(lambda request: httpx.Response(400, text=request.headers["authorization"]))
+    async with CustomerIoDestination(options, transport=httpx.MockTransport(echo)) as destination:
+        outcomes = await destination.deliver([signup()])
+        preview = destination.preview(signup())
+        shown = repr(destination) + json.dumps(preview.as_json()) + repr(outcomes)
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    captured = capsys.readouterr()
+    for text in (shown, captured.out, captured.err):
+        assert key not in text and basic not in text
+
+
+def test_preview_shows_each_call_at_its_endpoint_and_every_body_validates() -> None:
+    destination = CustomerIoDestination(config(identify_on_track=True, traits_from_properties=True))
+    preview = destination.preview(signup()).as_json()
+    assert [(r["method"], r["url"]) for r in preview["requests"]] == [
+        ("POST", "https://cdp.customer.io/v1/identify"),
+        ("POST", "https://cdp.customer.io/v1/track"),
+    ]
+    for request in preview["requests"]:
+        validate_call(request["url"].removeprefix("https://cdp.customer.io/v1"), request["json"])
+
+
+def test_refusals_are_the_track_mapper_s() -> None:
+    parsed = CustomerIoConfig.model_validate(config())
+    nobody = map_pipelines({"type": "identify", "traits": {"plan": "x"}}, parsed)
+    assert not isinstance(nobody, Mapped) and nobody.code == "missing_identifier"
+    big = map_pipelines(signup() | {"properties": {"blob": "x" * 40_000}}, parsed)
+    assert not isinstance(big, Mapped) and big.code == "payload_too_large"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+events = st.fixed_dictionaries(
+    {"type": st.sampled_from(["identify", "track", "page", "screen", "group", "alias"])},
+    optional={
+        "userId": st.sampled_from(["u1", "u2", " ", "a@b.co"]),
+        "anonymousId": st.sampled_from(["an-1", "an-2"]),
+        "previousId": st.sampled_from(["old-1", "u2"]),
+        "groupId": st.sampled_from(["g1", "acme"]),
+        "event": st.sampled_from(["user.signup", "User Deleted", "Device Created or Updated"]),
+        "name": st.sampled_from(["Home", "Pricing"]),
+        "messageId": st.text(min_size=1, max_size=12),
+        "timestamp": st.sampled_from([WHEN, 1_700_000_000, "garbage"]),
+        "traits": st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+        "properties": st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+        "context": st.fixed_dictionaries(
+            {}, optional={"traits": st.dictionaries(st.text(max_size=5), json_values, max_size=2)}
+        ),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event=events, product=st.booleans())
+def test_any_event_is_an_outcome_and_every_call_validates(
+    event: dict[str, Any], product: bool
+) -> None:
+    parsed = CustomerIoConfig.model_validate(
+        config(identify_on_track=product, traits_from_properties=product)
+    )
+    result = map_pipelines(event, parsed)
+    if isinstance(result, Mapped):
+        for op in result.operations:
+            validate_call(f"/{op.name}", op.attributes)
