@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -210,18 +210,28 @@ class Store:
 
     # -- events -----------------------------------------------------------------------
 
-    def ingest(self, events: Iterable[tuple[str, Any]], now: float) -> list[Accepted]:
-        """Store events (once per messageId) and queue one delivery per enabled integration."""
+    def ingest(
+        self,
+        events: Iterable[tuple[str, Any]],
+        now: float,
+        *,
+        namespace: str = "live",
+        exclude: Collection[str] = (),
+    ) -> list[Accepted]:
+        """Store events (once per messageId within `namespace`) and queue one delivery per
+        enabled integration, but those in `exclude` (a source never feeds itself)."""
         accepted: list[Accepted] = []
         with self._transaction() as db:
             targets = [
-                row[0] for row in db.execute("SELECT id FROM integrations WHERE enabled = 1")
+                row[0]
+                for row in db.execute("SELECT id FROM integrations WHERE enabled = 1")
+                if row[0] not in exclude
             ]
             for message_id, body in events:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO events (namespace, message_id, body, received_at)"
-                    " VALUES ('live', ?, ?, ?)",
-                    (message_id, json.dumps(body, ensure_ascii=False), now),
+                    " VALUES (?, ?, ?, ?)",
+                    (namespace, message_id, json.dumps(body, ensure_ascii=False), now),
                 )
                 if cursor.rowcount == 0:
                     accepted.append(Accepted(message_id, duplicate=True))
