@@ -12,6 +12,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from .app_api import AppClient, AppResult, IdType, TransactionalEmail
 from .check import CheckReport, check_connection
 from .client import TrackClient
 from .config import CustomerIoConfig, config_schema
@@ -118,6 +119,7 @@ class CustomerIoDestination:
         self._transport = transport
         self._app_transport = app_transport
         self._client: TrackClient | None = None
+        self._app: AppClient | None = None
         self._log = get_logger(site_id=config.workspace, region=config.region.value)
 
     def __repr__(self) -> str:
@@ -174,6 +176,24 @@ class CustomerIoDestination:
         one in order. An event that will not be sent touches nothing."""
         mapped = self._map(event)
         return list(lane_keys(mapped)) if isinstance(mapped, Mapped) else []
+
+    async def customer_attributes(self, identifier: str, id_type: IdType = "id") -> AppResult:
+        """The person's attributes, devices and identifiers, from the App API (SPEC 10)."""
+        return self._scrubbed(await self._app_client().customer_attributes(identifier, id_type))
+
+    async def send_email(self, message: TransactionalEmail | Mapping[str, Any]) -> AppResult:
+        """Send a transactional email (SPEC 10); an invalid message raises ValidationError."""
+        if not isinstance(message, TransactionalEmail):
+            message = TransactionalEmail.model_validate(message)
+        return self._scrubbed(await self._app_client().send_email(message))
+
+    def _scrubbed(self, result: AppResult) -> AppResult:
+        return result.model_copy(update={"outcome": self._without_secrets(result.outcome)})
+
+    def _app_client(self) -> AppClient:
+        if self._app is None:
+            self._app = AppClient(self.config, self._app_transport)
+        return self._app
 
     async def check(self) -> CheckReport:
         return await check_connection(self.config, self._transport, self._app_transport)
@@ -246,6 +266,9 @@ class CustomerIoDestination:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._app is not None:
+            await self._app.aclose()
+            self._app = None
 
     async def __aenter__(self) -> CustomerIoDestination:
         return self
