@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import structlog
 from pydantic import ValidationError
 
+from .app_cli import add_app_commands
 from .config import CustomerIoConfig
 from .destination import CustomerIoDestination, validate_config
 from .harness import SAMPLE_TYPES
@@ -290,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument("--db", default="signal-host.db", help="the host's SQLite file")
     rotate.set_defaults(run=rotate_key)
+
+    add_app_commands(commands)
 
     emulate = commands.add_parser(
         "emulator",
