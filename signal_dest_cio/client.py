@@ -25,7 +25,7 @@ from .config import CustomerIoConfig
 from .lanes import lane_groups, lane_keys
 from .operations import Mapped, Operation
 from .outcomes import Outcome, classify_status, transport_failure, worst
-from .pacing import RequestPacer, pacer_for
+from .pacing import PacerFactory, RequestPacer, pacer_for, pacer_of
 from .render import Request, dump_json
 from .routes import Direct, Route, route_for
 
@@ -41,7 +41,10 @@ class TrackClient:
     """One long-lived httpx.AsyncClient per configured destination."""
 
     def __init__(
-        self, config: CustomerIoConfig, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        config: CustomerIoConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+        pacers: PacerFactory | None = None,
     ) -> None:
         self.config = config
         self.route: Route = route_for(config)
@@ -61,7 +64,7 @@ class TrackClient:
             },
             transport=transport,
         )
-        self.pacer = pacer_for(config)
+        self.pacer = pacer_of(config, pacers)  # pacers: a host's, shared by its processes
         self.slots = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
 
     async def aclose(self) -> None:
@@ -145,13 +148,36 @@ class _Delivery:
                 )
         lanes = lane_groups([lane_keys(self.events[index]) for index in steps])
         order = list(steps)
-        self.batcher.runnable = len(lanes)
+        # A lane whose every item fits one batch needs no scheduling: it joins the first
+        # flush as it is, and is settled from its batch's answer (most lanes are such).
+        simple: list[tuple[list[int], list[_Step], _Submission]] = []
+        scheduled: list[list[int]] = []
+        for lane in lanes:
+            indexes = [order[i] for i in lane]
+            lane_steps = [step for index in indexes for step in steps[index]]
+            items = [step.item for step in lane_steps if step.item is not None]
+            if len(items) == len(lane_steps) and extra_bytes(items) <= MAX_BATCH_BYTES - 16:
+                simple.append((indexes, lane_steps, _Submission(items, None)))
+            else:
+                scheduled.append(indexes)
+        self.batcher.pending.extend(submission for _, _, submission in simple)
+        self.batcher.runnable = len(scheduled)
         try:
-            await asyncio.gather(
-                *(self._run_lane([order[i] for i in lane], steps) for lane in lanes)
-            )
+            self.batcher.maybe_flush()  # at once when no lane needs scheduling
+            await asyncio.gather(*(self._run_lane(lane, steps) for lane in scheduled))
+            while self.batcher.tasks:
+                await asyncio.gather(*list(self.batcher.tasks))
         finally:
             self.batcher.cancel()
+        for indexes, lane_steps, submission in simple:
+            stopped_by = self._record(lane_steps, submission.outcomes)
+            if stopped_by is not None:
+                await self._hold(indexes, stopped_by)
+        for index in steps:
+            if not self.sent[index] and not self.results[index]:  # a safety net, never hit
+                self.results[index].append(
+                    transport_failure("not_sent", "the event was not sent; it will be again")
+                )
         return [
             _finish(mapped, outcomes, helpers)
             for mapped, outcomes, helpers in zip(
@@ -174,24 +200,30 @@ class _Delivery:
                 run = _batchable_run(steps, position) or steps[position : position + 1]
                 position += len(run)
                 outcomes = await self._send_run(run)
-                for step, outcome in zip(run, outcomes, strict=True):
-                    if outcome is None:  # not sent: a split half behind a failed one
-                        continue
-                    self.sent[step.event] = True
-                    if step.op.helper and outcome.kind == "rejected":
-                        # A refused helper (a device PUT answered 400) costs the event
-                        # nothing: the event itself still goes, with a warning.
-                        self.helper_warnings[step.event].append(
-                            f"helper_refused:{step.op.action}:{outcome.status or outcome.code}"
-                        )
-                        continue
-                    self.results[step.event].append(outcome)
-                    if outcome.kind in UNSETTLED and stopped_by is None:
-                        stopped_by = step.event
+                stopped_by = self._record(run, outcomes)
         finally:
             self.batcher.lane_done()
         if stopped_by is not None:
             await self._hold(lane, stopped_by)
+
+    def _record(self, run: list[_Step], outcomes: list[Outcome | None]) -> int | None:
+        """Note each step's outcome; the first event whose outcome holds the lane, or None."""
+        stopped_by: int | None = None
+        for step, outcome in zip(run, outcomes or [None] * len(run), strict=True):
+            if outcome is None:  # not sent: a split half behind a failed one
+                continue
+            self.sent[step.event] = True
+            if step.op.helper and outcome.kind == "rejected":
+                # A refused helper (a device PUT answered 400) costs the event nothing:
+                # the event itself still goes, with a warning.
+                self.helper_warnings[step.event].append(
+                    f"helper_refused:{step.op.action}:{outcome.status or outcome.code}"
+                )
+                continue
+            self.results[step.event].append(outcome)
+            if outcome.kind in UNSETTLED and stopped_by is None:
+                stopped_by = step.event
+        return stopped_by
 
     async def _send_run(self, run: list[_Step]) -> list[Outcome | None]:
         if run[0].item is not None:
@@ -281,7 +313,7 @@ class _Submission:
     """A lane's run of items for the next batch, and the outcome of each (None: not sent)."""
 
     items: list[Item]
-    done: asyncio.Future[list[Outcome | None]]
+    done: asyncio.Future[list[Outcome | None]] | None  # None: no lane task waits on it
     outcomes: list[Outcome | None] = field(default_factory=list)
 
 
@@ -332,12 +364,16 @@ class _Batcher:
     async def _send(self, submissions: list[_Submission]) -> None:
         try:
             await self._post(submissions)
+        except Exception as error:  # a bug here must never read as "delivered"
+            failed = transport_failure("client_error", f"the batch failed ({type(error).__name__})")
+            for submission in submissions:
+                submission.outcomes = [failed] * len(submission.items)
         finally:
             # Counted back before the lanes wake, so the first to submit again waits
             # for the others rather than sending a batch of one.
-            self.runnable += len(submissions)
+            self.runnable += sum(submission.done is not None for submission in submissions)
             for submission in submissions:
-                if not submission.done.done():
+                if submission.done is not None and not submission.done.done():
                     submission.done.set_result(
                         submission.outcomes or [None] * len(submission.items)
                     )

@@ -21,6 +21,7 @@ from .logging import REDACTED, get_logger, redact_with, register_secret, scrub
 from .mapping import map_event
 from .operations import Mapped, Refused
 from .outcomes import Outcome
+from .pacing import PacerFactory
 from .pipelines import map_pipelines
 from .render import render_preview
 from .routes import render_pipelines_call
@@ -110,6 +111,7 @@ class CustomerIoDestination:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         app_transport: httpx.AsyncBaseTransport | None = None,
+        request_pacers: PacerFactory | None = None,
     ) -> None:
         if not isinstance(config, CustomerIoConfig):
             config = validate_config(config)
@@ -118,6 +120,8 @@ class CustomerIoDestination:
             register_secret(secret)
         self._transport = transport
         self._app_transport = app_transport
+        # A host with many processes shares each workspace's budget through this.
+        self._request_pacers = request_pacers
         self._client: TrackClient | None = None
         self._app: AppClient | None = None
         self._log = get_logger(site_id=config.workspace, region=config.region.value)
@@ -259,7 +263,7 @@ class CustomerIoDestination:
 
     def _track_client(self) -> TrackClient:
         if self._client is None:
-            self._client = TrackClient(self.config, self._transport)
+            self._client = TrackClient(self.config, self._transport, self._request_pacers)
         return self._client
 
     async def aclose(self) -> None:

@@ -6,8 +6,21 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 from .config import CustomerIoConfig
+
+
+class Pacer(Protocol):
+    """Anything that waits until the next request may start."""
+
+    async def wait(self) -> None: ...
+
+
+# A host that runs many processes supplies one of these (workspace key, requests per
+# second) -> pacer, to share the budget between them; without one, `RequestPacer`.
+PacerFactory = Callable[[str, float], Pacer]
 
 
 class RequestPacer:
@@ -53,6 +66,19 @@ class RequestPacer:
 
 # One pacer per workspace (Track host + site id), shared by every client in this process.
 _PACERS: dict[tuple[str, str, float], RequestPacer] = {}
+
+
+def workspace_key(config: CustomerIoConfig) -> str:
+    """What one request budget covers: the workspace at the host requests go to."""
+    base = config.pipelines_base_url if config.pipelines else config.track_base_url
+    return f"{base} {config.workspace}"
+
+
+def pacer_of(config: CustomerIoConfig, supplied: PacerFactory | None = None) -> Pacer:
+    """The workspace's pacer: the host's (`supplied`), else this process's own."""
+    if supplied is not None:
+        return supplied(workspace_key(config), config.max_requests_per_second)
+    return pacer_for(config)
 
 
 def pacer_for(config: CustomerIoConfig) -> RequestPacer:
