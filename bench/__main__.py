@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from . import corpus, curve, delivery, mapping_cost, memory, report
+from . import corpus, curve, delivery, ingest, mapping_cost, memory, ordering, report
 from .local import local_server, server_capacity
 
 HERE = Path(__file__).resolve().parent
@@ -31,18 +31,25 @@ def _settings(quick: bool, memory_events: int | None) -> dict[str, Any]:
         return {"mapping_events": 300, "mapping_rounds": 2, "delivery_events": 1_500,
                 "budget": 0.2, "rounds": 1, "backlog": 1_500, "capacity_s": 0.3,
                 "memory_events": memory_events or 2_000, "curve_budget": 0.1, "curve_rounds": 1,
-                "curve_events": 200}  # fmt: skip
+                "curve_events": 200, "ordering_budget": 0.2, "ordering_rounds": 1,
+                "ordering_chunk": 100, "ingest_backlog": 5_000, "ingest_probes": 20,
+                "ingest_rounds": 1}  # fmt: skip
     return {"mapping_events": 5_000, "mapping_rounds": 9, "delivery_events": 20_000,
             "budget": 2.0, "rounds": 3, "backlog": 20_000, "capacity_s": 2.0,
             "memory_events": memory_events or 1_000_000, "curve_budget": 1.0, "curve_rounds": 2,
-            "curve_events": 3_000}  # fmt: skip
+            "curve_events": 3_000, "ordering_budget": 2.0, "ordering_rounds": 3,
+            "ordering_chunk": 1_000, "ingest_backlog": 30_000, "ingest_probes": 150,
+            "ingest_rounds": 3}  # fmt: skip
 
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def run(settings: dict[str, Any], out: Path, seed: int) -> dict[str, Any]:
+def run(
+    settings: dict[str, Any], out: Path, seed: int, baseline: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every section; `baseline` is section 2's 30 ms v2 figure from an earlier run."""
     results: dict[str, Any] = {
         "meta": {
             "python": platform.python_version(),
@@ -88,6 +95,24 @@ def run(settings: dict[str, Any], out: Path, seed: int) -> dict[str, Any]:
         results["curve"] = curve.measure(
             server, settings["curve_budget"], settings["curve_rounds"], settings["curve_events"]
         )
+        say("6. ordering cost")
+        chunk, budget = settings["ordering_chunk"], settings["ordering_budget"]
+        now = results["delivery"]["30ms"]["d_destination_v2"]["events_per_s"]
+        results["ordering"] = ordering.ordering_cost(
+            server, wanted, budget, settings["ordering_rounds"], chunk, now, baseline
+        )
+        say("6. transient failures")
+        results["transient_failures"] = ordering.transient_failures(
+            server, wanted, budget, settings["ordering_rounds"], chunk
+        )
+        say("7. ingest latency against the worker's batch size")
+        results["ingest"] = ingest.measure(
+            server,
+            settings["ingest_backlog"],
+            settings["ingest_probes"],
+            settings["ingest_rounds"],
+            seed,
+        )
     curve.plot(results["curve"], str(out / "results.png"))
     results["targets"] = report.targets(results)
     return results
@@ -108,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     # The bench plays the host: the destination's log lines are rendered and dropped.
     structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
     args.out.mkdir(parents=True, exist_ok=True)
-    results = run(_settings(args.quick, args.memory_events), args.out, args.seed)
+    # Read before anything is written: the committed run is what this one is set against.
+    baseline = ordering.read_baseline(HERE / "results.json")
+    results = run(_settings(args.quick, args.memory_events), args.out, args.seed, baseline)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(report.table(results))
     return 0

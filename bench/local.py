@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,17 @@ class LocalServer:
     ports: dict[float, int]  # added latency in ms -> port
     ca_file: str
     process: subprocess.Popen[str]
+    # (added latency in ms, port) of each port that answers 503 to fail_percent of requests
+    failing_ports: list[tuple[float, int]] = field(default_factory=list)
+    fail_percent: float = 0.0
 
     def url(self, latency_ms: float) -> str:
         return f"https://127.0.0.1:{self.ports[latency_ms]}"
+
+    def failing_url(self, index: int) -> str:
+        """One of the failing ports: each has its own seeded pattern, so a client that
+        has one to itself meets `fail_percent` of its own requests failing."""
+        return f"https://127.0.0.1:{self.failing_ports[index][1]}"
 
     def stats(self) -> dict[str, Any]:
         context = ssl.create_default_context(cafile=self.ca_file)
@@ -51,9 +59,16 @@ class LocalServer:
 
 @contextmanager
 def local_server(
-    latencies_ms: tuple[float, ...] = (0, 30), max_seconds: float = 3600
+    latencies_ms: tuple[float, ...] = (0, 30),
+    max_seconds: float = 3600,
+    failing_ms: tuple[float, ...] = (30, 30),
+    fail_percent: float = 1.0,
 ) -> Iterator[LocalServer]:
-    """Start the server in its own process; stop it (and restore the env) on exit."""
+    """Start the server in its own process; stop it (and restore the env) on exit.
+
+    Each of `failing_ms` gets a port of its own that answers 503 to `fail_percent`
+    of its requests (seeded, see `bench.server.Failures`).
+    """
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     with tempfile.TemporaryDirectory(prefix="bench-tls-") as folder:
@@ -61,8 +76,10 @@ def local_server(
         ca.cert_pem.write_to_path(str(ca_file))
         cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
         latencies = ",".join(str(value) for value in latencies_ms)
+        failing = ",".join(str(value) for value in failing_ms)
         command = [sys.executable, "-m", "bench.server", "--cert", str(cert_file),
                    "--key", str(cert_file), "--latency-ms", latencies,
+                   "--failing-latency-ms", failing, "--fail-percent", str(fail_percent),
                    "--max-seconds", str(max_seconds)]  # fmt: skip
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO
@@ -71,10 +88,17 @@ def local_server(
         try:
             assert process.stdout is not None
             ports = [int(port) for port in process.stdout.readline().split()]
-            if len(ports) != len(latencies_ms):
+            if len(ports) != len(latencies_ms) + len(failing_ms):
                 raise RuntimeError("the benchmark server did not start")
             os.environ["SSL_CERT_FILE"] = os.environ["REQUESTS_CA_BUNDLE"] = str(ca_file)
-            yield LocalServer(dict(zip(latencies_ms, ports, strict=True)), str(ca_file), process)
+            plain, faulty = ports[: len(latencies_ms)], ports[len(latencies_ms) :]
+            yield LocalServer(
+                dict(zip(latencies_ms, plain, strict=True)),
+                str(ca_file),
+                process,
+                list(zip(failing_ms, faulty, strict=True)),
+                fail_percent,
+            )
         finally:
             for name, value in saved.items():
                 if value is None:

@@ -33,6 +33,22 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         checks.append(
             _check("peak RSS of the large run, MB", memory["large"]["peak_rss_mb"], "<=", 150)
         )
+    ordering = results.get("ordering")
+    if ordering:
+        checks.append(
+            _check("30 ms v2: corpus / distinct identities", ordering["corpus_over_distinct"],
+                   ">=", 0.9)
+        )  # fmt: skip
+        if ordering["now_over_baseline"] is not None:
+            checks.append(
+                _check("30 ms v2: now / earlier run (indicative)", ordering["now_over_baseline"],
+                       ">=", 0.9)
+            )  # fmt: skip
+    ingest = results.get("ingest")
+    if ingest:
+        checks.append(
+            _check("ingest p99, batch 1000 / batch 10", ingest["p99_large_over_small"], "<=", 1.5)
+        )
     return checks
 
 
@@ -121,6 +137,87 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                     f"{value}x" for value in part[latency]["speedup_over_1_per_call"]
                 )
                 rows.append((f"   {size}, {latency}: throughput vs 1 per call", speedups))
+    rows += _ordering_rows(results)
+    rows += _ingest_rows(results)
+    return rows
+
+
+def _ordering_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    ordering = results.get("ordering")
+    if ordering:
+        rows.append((
+            "6. ordering (v2, 30 ms)",
+            f"{ordering['events_per_call']} events per deliver() call, per-round median ratios",
+        ))  # fmt: skip
+        for name in ("corpus", "distinct_identities", "one_identity"):
+            part = ordering[name]
+            rows.append((
+                f"     {name.replace('_', ' ')}",
+                f"{part['events_per_s']:>9} ev/s  {part['cpu_us_per_event']} us CPU/ev  "
+                f"{part['requests_per_event']} req/ev  "
+                f"lanes per call {part['lanes_per_call']:g}, longest {part['longest_lane']}",
+            ))  # fmt: skip
+        rows.append((
+            "   corpus / distinct identities",
+            f"{ordering['corpus_over_distinct']}x throughput (what keeping order costs)",
+        ))  # fmt: skip
+        rows.append((
+            "   corpus / one identity",
+            f"{ordering['cpu_corpus_over_one_identity']}x CPU per event (what lanes cost)",
+        ))  # fmt: skip
+        baseline = ordering["baseline"]
+        if baseline:
+            rows.append((
+                "   section 2 now / earlier run",
+                f"{ordering['now_over_baseline']}x  ({ordering['now_events_per_s']} ev/s now, "
+                f"{baseline['events_per_s']} in the run of {baseline['started']}: other code "
+                "and load, indicative only)",
+            ))  # fmt: skip
+    failures = results.get("transient_failures")
+    if failures:
+        rows.append((
+            f"   {failures['fail_percent']:g}% of requests answer 503",
+            "delivered ev/s; events back as retry per call, held + own request failed",
+        ))  # fmt: skip
+        for api in ("v2", "v1"):
+            part = failures[api]
+            for label, key in (("no failures", "no_failures"), ("with failures", "with_failures")):
+                run = part[key]
+                per_failure = run["retry_per_failed_request"]
+                rows.append((
+                    f"     {api} {label}",
+                    f"{run['events_per_s']:>9} ev/s  {run['delivered_share']:.1%} delivered  "
+                    f"{run['failed_requests']} of {run['requests']} requests failed  "
+                    f"retry per call {run['held_per_call']} + {run['failed_per_call']}"
+                    + (f", {per_failure} per failed request" if per_failure else ""),
+                ))  # fmt: skip
+            rows.append((f"     {api} with / without", f"{part['delivered_ratio']}x"))
+    return rows
+
+
+def _ingest_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    ingest = results.get("ingest")
+    if not ingest:
+        return []
+    sizes = [key for key in ingest if key.startswith("batch_")]
+    rows = [(
+        "7. ingest latency (host, worker busy)",
+        f"POST /v1/events of {ingest['events_per_request']} events, "
+        f"{ingest[sizes[0]]['probes']} per batch size, pooled over interleaved rounds",
+    )]  # fmt: skip
+    for key in sizes:
+        part = ingest[key]
+        lasted = "" if part["backlog_lasted"] else "  (backlog ran out)"
+        rows.append((
+            f"   worker batch_size {key.removeprefix('batch_')}",
+            f"p50 {part['p50_ms']} ms  p99 {part['p99_ms']} ms  max {part['max_ms']} ms  "
+            f"worker {part['worker_events_per_s']} ev/s{lasted}",
+        ))  # fmt: skip
+    rows.append((
+        "   batch 1000 / batch 10",
+        f"p99 {ingest['p99_large_over_small']}x  p50 {ingest['p50_large_over_small']}x",
+    ))  # fmt: skip
     return rows
 
 

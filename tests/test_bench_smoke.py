@@ -1,7 +1,7 @@
 """The benchmark still runs: `python -m bench --quick` on a tiny corpus.
 
-Structure only (every section present, every ratio a positive number): timings
-on a shared machine prove nothing, so none is asserted here.
+Structure only (every section present, every ratio a positive number, counts that
+add up): timings on a shared machine prove nothing, so none is asserted here.
 """
 
 from __future__ import annotations
@@ -60,9 +60,43 @@ def test_quick_bench_writes_every_section_with_positive_ratios(tmp_path: Path) -
             assert len(curve[size][latency]["events_per_s"]) == len(curve["per_call"])
             assert all(_positive(rate) for rate in curve[size][latency]["events_per_s"])
 
+    ordering = results["ordering"]
+    for variant in ("corpus", "distinct_identities", "one_identity"):
+        assert _positive(ordering[variant]["events_per_s"])
+        assert _positive(ordering[variant]["cpu_us_per_event"])
+        assert 1 <= ordering[variant]["longest_lane"] <= ordering["events_per_call"]
+    assert ordering["distinct_identities"]["longest_lane"] == 1
+    assert ordering["one_identity"]["lanes_per_call"] == 1
+    assert _positive(ordering["corpus_over_distinct"])
+    assert _positive(ordering["cpu_corpus_over_one_identity"])
+    assert ordering["now_events_per_s"] == delivery["30ms"]["d_destination_v2"]["events_per_s"]
+    if ordering["baseline"] is not None:  # bench/results.json of an earlier run
+        assert _positive(ordering["now_over_baseline"])
+
+    failures = results["transient_failures"]
+    assert failures["fail_percent"] == 1
+    for api in ("v2", "v1"):
+        for part in ("no_failures", "with_failures"):
+            run_with = failures[api][part]
+            assert _positive(run_with["events_per_s"]) and _positive(run_with["requests"])
+            assert 0 <= run_with["failed_requests"] <= run_with["requests"]
+            assert 0 < run_with["delivered_share"] <= 1
+        assert failures[api]["no_failures"]["failed_requests"] == 0
+        assert _positive(failures[api]["delivered_ratio"])
+
+    ingest = results["ingest"]
+    for batch_size in (10, 100, 1000):
+        point = ingest[f"batch_{batch_size}"]
+        assert 0 < point["p50_ms"] <= point["p99_ms"] <= point["max_ms"]
+        assert point["probes"] == ingest["probes_per_round"] * ingest["rounds"]
+        assert _positive(point["worker_events_per_s"])
+    assert _positive(ingest["p99_large_over_small"])
+
     assert {check["target"] for check in results["targets"]} >= {
         "mapping cost v2 / JSON floor",
         "30 ms: d (v2) / a (official)",
         "v2 batch fill with a backlog",
         "peak RSS, large run / small run",
+        "30 ms v2: corpus / distinct identities",
+        "ingest p99, batch 1000 / batch 10",
     }
