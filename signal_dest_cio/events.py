@@ -72,6 +72,9 @@ class _EventBase(BaseModel):
     anonymous_id: str | None = _alias("anonymous_id", "anonymousId")
     timestamp: Any = None
     original_timestamp: Any = _alias("original_timestamp", "originalTimestamp")
+    # When the host took the event in (it stamps one on every event): the event time
+    # when the event itself names none.
+    received_at: Any = _alias("received_at", "receivedAt")
     context: Context = Field(default_factory=Context)
     properties: JsonObject = Field(default_factory=dict)
     traits: JsonObject = Field(default_factory=dict)

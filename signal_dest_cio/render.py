@@ -16,6 +16,20 @@ JsonObject = dict[str, Any]
 
 ENTITY_PATH = "/api/v2/entity"
 BATCH_PATH = "/api/v2/batch"
+METRICS_PATH = "/api/v1/metrics"
+MAX_ITEM_BYTES = 32 * 1024  # what Customer.io takes as one v2 item
+
+# What has no v1 form: objects and relationships. In v1 mode they go to the v2
+# entity endpoint, one item; in v2 mode an oversized one has nothing to fall back to.
+_OBJECT_ACTIONS = frozenset({"object_identify", "object_identify_anonymous", "object_delete"})
+# What has no v2 item: it is a v1 request in both modes.
+_V1_ONLY_ACTIONS = frozenset({"report_metric"})
+_METRIC_FIELDS = ("delivery_id", "metric")
+
+
+class NoV2Item(ValueError):
+    """`render_v2` of an operation that only has a v1 request (`has_v2_item` is False)."""
+
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -56,14 +70,37 @@ def _activity_body(op: Operation) -> JsonObject:
     )
 
 
+def has_v2_item(op: Operation) -> bool:
+    """False for an operation that is a v1 request in both api modes (a metric)."""
+    return op.action not in _V1_ONLY_ACTIONS
+
+
+def only_as_v2_item(op: Operation) -> bool:
+    """True for what can only travel as a v2 item (`/api/v2/entity` in v1 mode): objects,
+    relationships, and an identify that carries a relationship."""
+    return (
+        op.action in _OBJECT_ACTIONS
+        or op.action == "delete_relationships"
+        or (op.action == "identify" and op.object_id is not None)
+    )
+
+
+def v2_item_bytes(op: Operation) -> int:
+    """The size of `op`'s v2 item as it goes over the wire."""
+    return len(encode_body(render_v2(op), op))
+
+
 def render_v1(op: Operation) -> Request:
     """The Track API v1 request for one operation.
 
-    Two operations have no v1 form the published schema accepts, so they use
-    the single-item v2 entity endpoint: objects (group), and a screen view of
-    a known person with no anonymous_id (the v1 screen body requires one).
+    What has no v1 form (`only_as_v2_item`: objects, relationships, an identify
+    relating the person to an object) uses the single-item v2 entity endpoint.
+    A known person's screen is the v1 event with `type: "screen"`, as the mobile
+    SDKs send it (the published schema's demand for anonymous_id there is a slip).
     """
     action = op.action
+    if only_as_v2_item(op):
+        return Request("POST", ENTITY_PATH, render_v2(op))
     if action == "identify":
         body = dict(op.attributes or {})
         if op.timestamp is not None:
@@ -74,11 +111,11 @@ def render_v1(op: Operation) -> Request:
         if op.person is None:
             body["anonymous_id"] = op.anonymous_id
             return Request("POST", "/api/v1/events", body)
-        if action == "screen":
-            if not op.anonymous_id:
-                return Request("POST", ENTITY_PATH, render_v2(op))
+        if action == "screen" and op.anonymous_id:
             body["anonymous_id"] = op.anonymous_id
         return Request("POST", _customer(op.person, "/events"), body)
+    if action == "report_metric":
+        return Request("POST", METRICS_PATH, _metric_body(op))
     if action == "add_device":
         assert op.device is not None
         return Request(
@@ -98,9 +135,16 @@ def render_v1(op: Operation) -> Request:
             "/api/v1/merge_customers",
             {"primary": op.person.identifiers, "secondary": op.secondary.identifiers},
         )
-    if action == "object_identify":
-        return Request("POST", ENTITY_PATH, render_v2(op))
     raise ValueError(f"unknown operation {action!r}")
+
+
+def _metric_body(op: Operation) -> JsonObject:
+    fields = dict(op.attributes or {})
+    body = {key: fields.pop(key) for key in _METRIC_FIELDS if key in fields}
+    if op.timestamp is not None:
+        body["timestamp"] = op.timestamp
+    body.update(fields)  # recipient, reason, href
+    return body
 
 
 def _person_identifiers(op: Operation) -> JsonObject:
@@ -109,18 +153,45 @@ def _person_identifiers(op: Operation) -> JsonObject:
     return {"anonymous_id": op.anonymous_id}
 
 
-def render_v2(op: Operation) -> JsonObject:
-    """The Track API v2 item (for /api/v2/batch or /api/v2/entity) for one operation."""
-    action = op.action
-    if action == "object_identify":
+def _object_identifiers(op: Operation) -> JsonObject:
+    return {"object_type_id": op.object_type_id, "object_id": op.object_id}
+
+
+def _relationship(identifiers: JsonObject, op: Operation) -> JsonObject:
+    """One `cio_relationships` entry: who (or what) is related, and how."""
+    entry: JsonObject = {"identifiers": identifiers}
+    if op.relationship_attributes:
+        entry["relationship_attributes"] = op.relationship_attributes
+    return entry
+
+
+def _render_object(op: Operation) -> JsonObject:
+    item: JsonObject = {"type": "object", "identifiers": _object_identifiers(op)}
+    if op.action == "object_delete":
+        item["action"] = "delete"
+        return item
+    if op.action == "object_identify_anonymous":
+        item["action"] = "identify_anonymous"
+        related: JsonObject = {"anonymous_id": op.anonymous_id}
+    else:
         assert op.person is not None
-        return {
-            "type": "object",
-            "identifiers": {"object_type_id": op.object_type_id, "object_id": op.object_id},
-            "action": "identify",
-            "attributes": op.attributes or {},
-            "cio_relationships": [{"identifiers": op.person.identifiers}],
-        }
+        item["action"] = "identify"
+        related = op.person.identifiers
+    item["attributes"] = op.attributes or {}
+    item["cio_relationships"] = [_relationship(related, op)]
+    return item
+
+
+def render_v2(op: Operation) -> JsonObject:
+    """The Track API v2 item (for /api/v2/batch or /api/v2/entity) for one operation.
+
+    Raises `NoV2Item` for an operation that has none (`has_v2_item`).
+    """
+    action = op.action
+    if action in _OBJECT_ACTIONS:
+        return _render_object(op)
+    if action in _V1_ONLY_ACTIONS:
+        raise NoV2Item(f"{action} has no v2 item; it is sent as its v1 request")
     if action == "merge":
         assert op.person is not None and op.secondary is not None
         return {
@@ -134,6 +205,10 @@ def render_v2(op: Operation) -> JsonObject:
         item["attributes"] = op.attributes or {}
         if op.timestamp is not None:
             item["timestamp"] = op.timestamp
+        if op.object_id is not None:
+            item["cio_relationships"] = [_relationship(_object_identifiers(op), op)]
+    elif action == "delete_relationships":
+        item["cio_relationships"] = [_relationship(_object_identifiers(op), op)]
     elif action in ("event", "page", "screen"):
         item.update(
             _without_none(
@@ -186,7 +261,8 @@ def _dump_with(body: JsonObject, key: str, pair: bytes) -> bytes:
 
 
 def render_preview(op: Operation, api: str) -> Request:
-    """What `preview` shows: the v1 request, or in v2 mode the single-item entity form."""
-    if api == "v2":
+    """What `preview` shows: the v1 request, or in v2 mode the single-item entity form
+    (a metric, which has no v2 item, shows its v1 request in both)."""
+    if api == "v2" and has_v2_item(op):
         return Request("POST", ENTITY_PATH, render_v2(op))
     return render_v1(op)

@@ -23,7 +23,7 @@ import httpx
 
 from .config import CustomerIoConfig
 from .operations import Operation, compact_json
-from .render import BATCH_PATH, Request, encode_body, render_v1, render_v2
+from .render import BATCH_PATH, Request, encode_body, has_v2_item, render_v1, render_v2
 
 MAX_ITEM_BYTES = 32 * 1024
 PIPELINES_BATCH_PATH = "/batch"
@@ -54,6 +54,8 @@ def track_v1_step(op: Operation) -> Step:
 
 
 def track_v2_step(op: Operation) -> Step:
+    if not has_v2_item(op):  # a delivery metric is a v1 request in both modes
+        return None, _direct(op)
     body = encode_body(render_v2(op), op)
     if len(body) <= MAX_ITEM_BYTES:
         return body, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -14,12 +15,19 @@ _MILLISECONDS_ABOVE = 1e11
 # ULID time is 48 bits of milliseconds; no time we accept lies beyond it.
 MAX_EPOCH_MS = 2**48 - 1
 
-# Strict ISO-8601 date or date-time: what `convert_timestamps` turns into unix seconds.
+# Offsets run from -18:00 to +18:00 (RFC 3339, and what every zone database holds).
+_MAX_OFFSET_MINUTES = 18 * 60
+# Strict ISO-8601 extended date or date-time: what `convert_timestamps` turns into unix
+# seconds. ASCII digits only (`\d` would take Arabic-Indic or fullwidth digits too).
 _ISO = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
-    r"([Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?"
+    r"([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
 )
+# An epoch number written as text. Exactly eight digits is left out: that is an
+# ISO-8601 basic-format date (`20240102`), and as epoch seconds it would be 1970.
+_EPOCH_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_BASIC_DATE = re.compile(r"[0-9]{8}")
 
 
 def _parse_iso_ms(text: str) -> int | None:
@@ -31,19 +39,26 @@ def _parse_iso_ms(text: str) -> int | None:
     # The ranges `datetime` enforces, checked by hand: every event's time comes through
     # here, and day arithmetic on an ordinal is cheaper than building and subtracting
     # datetimes. `date` still validates the day (no 30 February, no year 0).
-    if hours > 23 or minutes > 59 or seconds > 59:
+    leap = seconds == 60  # a leap second, 23:59:60 UTC: counted as 23:59:59
+    if hours > 23 or minutes > 59 or seconds > 60:
         return None
     try:
         days = _days_since_epoch(year, month, day)
     except ValueError:
         return None
-    ms = (((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000
+    ms = (((days * 24 + hours) * 60 + minutes) * 60 + seconds - leap) * 1000
     if fraction:
         ms += int(fraction[:3].ljust(3, "0"))
     if offset and offset not in "Zz":
-        sign = -1 if offset[0] == "+" else 1
         digits = offset[1:].replace(":", "")
-        ms += sign * (int(digits[:2]) * 60 + int(digits[2:4] or 0)) * 60_000
+        offset_hours, offset_minutes = int(digits[:2]), int(digits[2:4] or 0)
+        total = offset_hours * 60 + offset_minutes
+        if offset_minutes > 59 or total > _MAX_OFFSET_MINUTES:
+            return None
+        ms += (-1 if offset[0] == "+" else 1) * total * 60_000
+    # A leap second is only ever the last second of a UTC day (whatever the offset).
+    if leap and ms // 1000 % 86_400 != 86_399:
+        return None
     return ms
 
 
@@ -63,13 +78,15 @@ def _epoch_number_ms(value: float) -> int | None:
 def to_epoch_ms(value: Any) -> int | None:
     """Milliseconds since the epoch (floored), or None when `value` is no time we know.
 
-    Accepts ISO-8601 text (any number of fraction digits, `Z`, offsets, naive
-    means UTC), epoch numbers (over 1e11 means milliseconds) and digit strings.
+    Accepts ISO-8601 extended-format text (any number of fraction digits, `Z`,
+    offsets up to ±18:00, naive means UTC, `23:59:60` as `23:59:59`), epoch numbers
+    (over 1e11 means milliseconds) and ASCII digit strings, except the eight digits of
+    a basic-format date (SPEC 3.1, Time).
     """
     if isinstance(value, str):  # the usual case first: every event's time comes through here
         text = value.strip()
         ms = _parse_iso_ms(text)
-        if ms is None and re.fullmatch(r"-?\d+(?:\.\d+)?", text):
+        if ms is None and _EPOCH_TEXT.fullmatch(text) and not _BASIC_DATE.fullmatch(text):
             ms = _epoch_number_ms(float(text))
     elif isinstance(value, bool):
         return None
@@ -82,6 +99,26 @@ def to_epoch_ms(value: Any) -> int | None:
     return ms
 
 
+def now_ms() -> int:
+    """The clock, in epoch milliseconds: the time of an event that names none."""
+    return time.time_ns() // 1_000_000
+
+
+def event_time_ms(*candidates: Any) -> tuple[int | None, bool]:
+    """An event's time in epoch ms, and whether the value given for it was unparseable.
+
+    `candidates` are the event's times in order of preference (`timestamp`,
+    `originalTimestamp`, `receivedAt`). The first one present decides: parsed, it is
+    the time; unparseable, there is no time (and the caller warns). None present at
+    all is no mistake: the event happened now (SPEC 3.1, Time).
+    """
+    for value in candidates:
+        if value is not None:
+            ms = to_epoch_ms(value)
+            return ms, ms is None
+    return now_ms(), False
+
+
 def to_unix_seconds(value: Any) -> int | None:
     """Integer unix seconds, floored; None when unparseable."""
     ms = to_epoch_ms(value)
@@ -90,7 +127,7 @@ def to_unix_seconds(value: Any) -> int | None:
 
 def iso_to_unix_seconds(value: str) -> int | None:
     """Unix seconds for a strict ISO-8601 date or date-time string, else None."""
-    if len(value) < 10 or not value[0].isdigit():
+    if len(value) < 10 or not "0" <= value[0] <= "9":
         return None
     ms = _parse_iso_ms(value)
     if ms is None or abs(ms) > MAX_EPOCH_MS:

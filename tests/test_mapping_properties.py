@@ -16,7 +16,14 @@ from signal_dest_cio.events import EVENT_TYPES
 from signal_dest_cio.identity import identifiers_for
 from signal_dest_cio.mapping import map_event
 from signal_dest_cio.operations import Mapped, Refused
-from signal_dest_cio.render import encode_body, render_v1, render_v2
+from signal_dest_cio.render import (
+    MAX_ITEM_BYTES,
+    encode_body,
+    has_v2_item,
+    only_as_v2_item,
+    render_v1,
+    render_v2,
+)
 from signal_dest_cio.text import encoding_problem, exact_problem
 from signal_dest_cio.timestamps import convert_iso_dates
 
@@ -88,6 +95,55 @@ traits = st.fixed_dictionaries(
         "anonymousId": tricky_text,
     },
 ).flatmap(lambda fixed: free_objects.map(lambda free: {**free, **fixed}))
+maybe_blank = st.sampled_from([None, "", " "])
+# Ids as events give them: text, numbers, blanks, and values that name nothing.
+object_ids = identifiers | maybe_blank | st.sampled_from([True, 1.5, {"id": 1}, [], ".", ".."])
+relationship_attributes = free_objects | json_values
+# An identify's traits may relate the person to an object (SPEC 3.1).
+identify_traits = traits.flatmap(
+    lambda base: st.fixed_dictionaries(
+        {},
+        optional={
+            "objectId": object_ids,
+            "object_id": object_ids,
+            "objectTypeId": object_ids,
+            "relationshipAttributes": relationship_attributes,
+            "relationship_attributes": relationship_attributes,
+        },
+    ).map(lambda extra: {**base, **extra})
+)
+# A group's traits are the object's, with the relationship's beside them.
+group_traits = free_objects.flatmap(
+    lambda base: st.fixed_dictionaries(
+        {},
+        optional={
+            "email": tricky_text,
+            "objectTypeId": object_ids,
+            "object_type_id": object_ids,
+            "relationshipAttributes": relationship_attributes,
+        },
+    ).map(lambda extra: {**base, **extra})
+)
+METRICS = {"delivered", "opened", "clicked", "converted", "bounced", "dropped", "failed"}
+METRICS |= {"spammed", "deferred"}
+METRIC_NAMES = ["delivered", "opened", "clicked", "converted", "bounced", "dropped", "failed"]
+# What object, relationship and metric track events carry in their properties.
+semantic_properties = st.fixed_dictionaries(
+    {},
+    optional={
+        "objectId": object_ids,
+        "groupId": object_ids,
+        "objectTypeId": object_ids,
+        "deliveryId": object_ids,
+        "delivery_id": object_ids,
+        "metric": st.sampled_from([*METRIC_NAMES, "Opened", " spammed ", "deferred", "x", ""])
+        | json_scalars,
+        # Event data types `recipient` as a string: other types only in metrics, below.
+        "recipient": tricky_text,
+        "reason": tricky_text,
+        "href": tricky_text,
+    },
+).flatmap(lambda fixed: free_objects.map(lambda free: {**free, **fixed}))
 LIFECYCLE_EVENTS = [
     "Application Installed",
     "Application Opened",
@@ -97,6 +153,9 @@ LIFECYCLE_EVENTS = [
     "User Deleted",
     "User Suppressed",
     "User Unsuppressed",
+    "Object Deleted",
+    "Relationship Deleted",
+    "Report Delivery Event",
 ]
 contexts = st.fixed_dictionaries(
     {},
@@ -106,10 +165,15 @@ contexts = st.fixed_dictionaries(
             {}, optional={k: tricky_text for k in ("url", "path", "referrer", "search", "title")}
         ),
         "device": st.fixed_dictionaries(
-            {"token": tricky_text, "type": st.sampled_from(["ios", "Android", "web", "iOS"])},
+            {
+                "token": tricky_text,
+                "type": st.sampled_from(["ios", "Android", "web", "iOS", "iPadOS", "IPADOS"]),
+            },
             optional={"model": tricky_text},
         ),
-        "os": st.fixed_dictionaries({"name": st.sampled_from(["iOS", "Android", "Linux"])}),
+        "os": st.fixed_dictionaries(
+            {"name": st.sampled_from(["iOS", "Android", "Linux", "iPadOS", "ANDROID"])}
+        ),
         "app": st.fixed_dictionaries({"version": tricky_text}),
         "locale": st.sampled_from(["en-US", "fr"]),
         "consent": st.sampled_from(
@@ -117,7 +181,6 @@ contexts = st.fixed_dictionaries(
         ),
     },
 )
-maybe_blank = st.sampled_from([None, "", " "])
 long_names = st.text(min_size=90, max_size=120)
 # What each type is about; blanks and None make the "missing ..." refusals likely too.
 subjects: dict[str, dict[str, Any]] = {
@@ -131,11 +194,12 @@ subjects: dict[str, dict[str, Any]] = {
     "alias": {"previousId": st.one_of(identifiers, maybe_blank)},
 }
 payloads: dict[str, dict[str, Any]] = {
-    "identify": {"traits": traits},
+    "identify": {"traits": identify_traits},
     "track": {
         "properties": st.one_of(
             free_objects,
             st.fixed_dictionaries({"email": tricky_text, "at": dates, "x": free_objects}),
+            semantic_properties,
         )
     },
     "page": {
@@ -144,10 +208,15 @@ payloads: dict[str, dict[str, Any]] = {
         ),
     },
     "screen": {"properties": free_objects},
-    "group": {"traits": free_objects},
+    "group": {"traits": group_traits},
     "alias": {},
 }
-envelope = {"messageId": tricky_text, "timestamp": times, "originalTimestamp": times}
+envelope = {
+    "messageId": tricky_text,
+    "timestamp": times,
+    "originalTimestamp": times,
+    "receivedAt": times,
+}
 
 
 @st.composite
@@ -192,6 +261,9 @@ KNOWN_CODES = {
     "invalid_text",
     "invalid_identifier",
     "invalid_value",
+    "missing_object_id",
+    "missing_delivery_id",
+    "invalid_metric",
 }
 
 
@@ -204,7 +276,8 @@ def _check_encodes(result: Mapped | Refused) -> None:
         body = render_v1(op).json
         if body is not None:
             encode_body(body, op)
-        encode_body(render_v2(op), op)
+        if has_v2_item(op):
+            encode_body(render_v2(op), op)
         _compact([result.message_id, list(result.warnings)])
 
 
@@ -227,7 +300,14 @@ def _check_outcome(result: Mapped | Refused) -> None:
             assert segments[4] == quote(op.person.value, safe="")
             if op.device is not None:
                 assert segments[-1] in ("devices", quote(op.device.token, safe=""))
-        validate_v2_item(render_v2(op))
+        if not has_v2_item(op):  # a metric: the same v1 request in both modes
+            assert request.path == "/api/v1/metrics"
+            continue
+        item = render_v2(op)
+        validate_v2_item(item)
+        if only_as_v2_item(op):  # nothing to fall back to: the mapper measured it
+            assert request.path == "/api/v2/entity" and request.json == item
+            assert len(encode_body(item, op)) <= MAX_ITEM_BYTES
 
 
 @MANY
@@ -255,9 +335,184 @@ def test_every_mapped_event_renders_requests_the_track_api_accepts(
     _check_outcome(map_event(event, config))
 
 
+# --- Objects, relationships, metrics and devices (SPEC 3.1) ------------------------
+
+SEMANTIC_TRACKS = [
+    "Object Deleted",
+    "Relationship Deleted",
+    "Report Delivery Event",
+    "Application Installed",
+    "Application Opened",
+    "Application Uninstalled",
+    "Device Created or Updated",
+    "Device Deleted",
+]
+
+
+def mostly(good: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> Any:
+    """`good` three times in four, else `other` (one_of alone would weigh every branch
+    of a nested one_of the same)."""
+    return st.integers(0, 3).flatmap(lambda pick: good if pick else other)
+
+
+# Mostly well-formed, so that every operation is made often; sometimes anything at all.
+plain_ids = st.from_regex(r"[a-z0-9_-]{1,24}", fullmatch=True)
+good_ids = mostly(plain_ids | identifiers, object_ids)
+device_contexts = st.fixed_dictionaries(
+    {
+        "device": st.fixed_dictionaries(
+            {"token": mostly(plain_ids | tricky_text, maybe_blank | st.just(".."))},
+            optional={
+                "type": mostly(
+                    st.sampled_from(["iOS", "ipados", "ANDROID", "Android"]),
+                    st.sampled_from(["web", "", "tvOS"]) | json_scalars,
+                ),
+                "model": tricky_text | json_scalars,
+            },
+        ),
+    },
+    optional={
+        "os": st.fixed_dictionaries(
+            {},
+            optional={
+                "name": st.sampled_from(["iPadOS", "Android", "Windows"]) | json_scalars,
+                "version": tricky_text,
+            },
+        ),
+        "app": st.fixed_dictionaries({}, optional={"version": tricky_text | json_scalars}),
+        "locale": tricky_text | json_scalars,
+        "traits": st.fixed_dictionaries({}, optional={"email": tricky_text}),
+    },
+)
+object_properties = st.fixed_dictionaries(
+    {"objectId": good_ids},
+    optional={
+        "groupId": good_ids,
+        "objectTypeId": object_ids,
+        "object_type_id": object_ids,
+    },
+)
+metric_properties = st.fixed_dictionaries(
+    {
+        "deliveryId": good_ids,
+        "metric": mostly(
+            st.sampled_from([*METRIC_NAMES, "SPAMMED", " deferred"]),
+            st.sampled_from(["sent", "", "opened!"]) | json_scalars,
+        ),
+    },
+    optional={
+        "recipient": tricky_text | json_scalars,
+        "reason": tricky_text | json_scalars,
+        "href": tricky_text,
+    },
+)
+track_properties = {
+    "Object Deleted": object_properties,
+    "Relationship Deleted": object_properties,
+    "Report Delivery Event": metric_properties,
+}
+
+
+@st.composite
+def object_metric_device_events(draw: st.DrawFn) -> dict[str, Any]:
+    """A group, an identify relating its person to an object, or a track of SPEC 3.1's
+    semantic names, with ids and fields of every shape."""
+    kind = draw(st.sampled_from(["group", "identify", "track", "track", "track"]))
+    event: dict[str, Any] = {"type": kind, "context": draw(device_contexts)}
+    if kind == "group":
+        event["groupId"] = draw(good_ids)
+        event["traits"] = draw(group_traits)
+    elif kind == "identify":
+        event["traits"] = draw(identify_traits)
+        if draw(st.booleans()):
+            event["traits"]["objectId"] = draw(good_ids)
+    else:
+        event["event"] = name = draw(st.sampled_from(SEMANTIC_TRACKS))
+        properties = track_properties.get(name, free_objects)
+        event["properties"] = {**draw(free_objects), **draw(properties)}
+    for key, values in (("userId", plain_ids | identifiers), ("anonymousId", tricky_text)):
+        if draw(st.integers(0, 3)):
+            event[key] = draw(values)
+    event.update(draw(st.fixed_dictionaries({}, optional=envelope)))
+    return event
+
+
+@MANY
+@given(event=object_metric_device_events(), config=st.sampled_from(CONFIGS))
+def test_any_object_relationship_metric_or_device_event_maps_to_valid_requests(
+    event: dict[str, Any], config: Any
+) -> None:
+    result = map_event(event, config)
+
+    _check_outcome(result)  # Mapped or Refused; every body valid against the Track API
+    if not isinstance(result, Mapped):
+        return
+    for op in result.operations:
+        if op.action == "report_metric":
+            assert op.attributes is not None
+            assert op.attributes["metric"] in METRICS
+            assert isinstance(op.attributes["delivery_id"], str)
+        if op.action in ("object_identify", "object_identify_anonymous", "object_delete"):
+            assert op.object_id and op.object_type_id
+        if op.device is not None and op.action == "add_device":
+            assert op.device.platform in ("ios", "android")
+
+
+@MANY
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=1000), min_size=1, max_size=45),
+    where=st.sampled_from(["group", "group relationship", "identify relationship"]),
+    config=st.sampled_from(CONFIGS),
+)
+def test_an_only_v2_item_is_sent_exactly_when_it_fits_32_kb(
+    sizes: list[int], where: str, config: Any
+) -> None:
+    values = {f"k{index}": "v" * size for index, size in enumerate(sizes)}
+    related = {"object_type_id": config.default_object_type_id, "object_id": "g"}
+    if where == "identify relationship":
+        event = {"type": "identify", "userId": "u", "traits": {"objectId": "g", **values}}
+        item = {
+            "type": "person",
+            "identifiers": {"id": "u"},
+            "action": "identify",
+            "attributes": values,
+            "timestamp": 1_700_000_000,
+            "cio_relationships": [{"identifiers": related}],
+        }
+    else:
+        relationship = where == "group relationship"
+        traits = {"relationshipAttributes": values} if relationship else values
+        event = {"type": "group", "userId": "u", "groupId": "g", "traits": traits}
+        entry: dict[str, Any] = {"identifiers": {"id": "u"}}
+        if relationship and values:
+            entry["relationship_attributes"] = values
+        item = {
+            "type": "object",
+            "identifiers": related,
+            "action": "identify",
+            "attributes": {} if relationship else values,
+            "cio_relationships": [entry],
+        }
+    result = map_event(event | {"timestamp": 1_700_000_000}, config)
+
+    if len(_compact(item)) <= MAX_ITEM_BYTES:
+        assert isinstance(result, Mapped), result
+        (op,) = result.operations
+        assert render_v2(op) == item
+    else:
+        assert isinstance(result, Refused), result
+        assert result.code == "payload_too_large"
+        assert str(MAX_ITEM_BYTES) in result.message
+
+
+TIME_KEYS = {"timestamp", "originalTimestamp", "original_timestamp", "receivedAt"}
+
+
 @MANY
 @given(event=canonical_events(), config=st.sampled_from(CONFIGS))
 def test_a_replayed_message_gets_the_same_dedup_ids(event: dict[str, Any], config: Any) -> None:
+    if not set(event) & TIME_KEYS:
+        event["receivedAt"] = "2024-01-01T12:00:00Z"  # as the host stamps every event
     first = map_event(event, config)
     replay = map_event(json.dumps(event), config)
 
@@ -314,6 +569,8 @@ def test_encoded_bodies_are_the_rendered_bodies_byte_for_byte(
     result = map_event(event, config)
     if isinstance(result, Mapped):
         for op in result.operations:
+            if not has_v2_item(op):
+                continue
             item = render_v2(op)
             assert encode_body(item, op) == _compact(item)
             body = render_v1(op).json

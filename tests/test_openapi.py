@@ -14,6 +14,7 @@ from openapi import (
 )
 
 EVENTS = "/api/v1/customers/42/events"
+ACME = {"object_type_id": "1", "object_id": "acme"}
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,13 @@ EVENTS = "/api/v1/customers/42/events"
     [
         ("POST", EVENTS, {"type": "event", "data": {}}),  # no name
         ("POST", EVENTS, {"name": "x", "timestamp": "yesterday"}),
-        ("POST", EVENTS, {"name": "x", "type": "screen"}),  # v1 screen needs anonymous_id
+        ("POST", EVENTS, {"type": "screen", "anonymous_id": "a"}),  # a screen needs a name
+        ("POST", EVENTS, {"name": "x", "type": "screen", "timestamp": "now"}),
+        ("POST", "/api/v1/metrics", {"metric": "opened"}),  # no delivery_id
+        ("POST", "/api/v1/metrics", {"delivery_id": "d1"}),  # no metric
+        ("POST", "/api/v1/metrics", {"delivery_id": "d1", "metric": "levitated"}),
+        ("POST", "/api/v1/metrics", {"delivery_id": "d1", "metric": "opened", "timestamp": "x"}),
+        ("POST", "/api/v1/metrics", {"delivery_id": 5, "metric": "opened"}),
         ("POST", "/api/v1/events", {"name": 5}),
         ("PUT", "/api/v1/customers/42/devices", {"device": {"id": "t", "platform": "windows"}}),
         ("PUT", "/api/v1/customers/42/devices", {"device": {"platform": "ios"}}),
@@ -52,6 +59,28 @@ def test_validator_rejects_broken_v1_requests(method: str, path: str, body: Any)
         {"type": "person", "identifiers": {"anonymous_id": "a"}, "action": "identify"},
         {"type": "person", "identifiers": {"id": "42"}, "action": "add_device", "device": {}},
         {"type": "object", "identifiers": {"object_id": "acme"}, "action": "identify"},
+        {"type": "object", "identifiers": {"object_type_id": "1"}, "action": "delete"},
+        {"type": "object", "identifiers": ACME, "action": "levitate"},
+        {"type": "object", "identifiers": ACME, "action": "delete_relationships"},
+        {"type": "person", "identifiers": {"id": "42"}, "action": "delete_relationships"},
+        {
+            "type": "person",
+            "identifiers": {"id": "42"},
+            "action": "delete_relationships",
+            "cio_relationships": [{"identifiers": {"object_id": "acme"}}],
+        },
+        {
+            "type": "person",
+            "identifiers": {"id": "42"},
+            "action": "identify",
+            "cio_relationships": [{"identifiers": {"object_type_id": "1"}}],
+        },
+        {
+            "type": "object",
+            "identifiers": ACME,
+            "action": "identify_anonymous",
+            "cio_relationships": [{"identifiers": {"anonymous_id": 7}}],
+        },
     ],
 )
 def test_validator_rejects_broken_v2_items(item: dict[str, Any]) -> None:
@@ -73,6 +102,24 @@ def test_validator_accepts_the_documented_relaxations() -> None:
     for action in ("event", "page", "screen"):
         item = {"type": "person", "identifiers": {"anonymous_id": "a"}, "action": action}
         validate_v2_item({**item, "name": "x"})
+    # (d) `failed` metrics
+    validate_request("POST", "/api/v1/metrics", {"delivery_id": "d1", "metric": "failed"})
+    # (e) a known person's v1 screen without anonymous_id
+    validate_request("POST", EVENTS, {"name": "Cart", "type": "screen", "data": {}})
+
+
+def test_the_relaxations_leave_the_rest_of_their_schemas_as_published() -> None:
+    # (d) is the email branch only: the push branch still refuses `failed` and `bounced`.
+    push = {"delivery_id": "d1", "metric": "failed", "recipient": 5}
+    with pytest.raises(AssertionError):
+        validate_request("POST", "/api/v1/metrics", push)
+    # (e) patched a copy: the published screen branch still demands an anonymous_id.
+    [screen] = [
+        branch
+        for branch in published_document()["components"]["schemas"]["eventsRequest"]["oneOf"]
+        if branch["title"] == "Mobile screen view"
+    ]
+    assert "anonymous_id" in screen["required"]
 
 
 def test_relaxations_patch_a_copy_not_the_published_document() -> None:

@@ -25,8 +25,22 @@ TRACK_KEY = "trk-SECRET-123456"
 APP_KEY = "app-SECRET-654321"
 KEYS = {"message_id", "outcome", "code", "message", "warnings", "requests"}
 
-IDENTIFY = {"type": "identify", "messageId": "m-1", "userId": "u-1", "traits": {"plan": "pro"}}
-TRACK = {"type": "track", "messageId": "m-2", "userId": "u-1", "event": "feature.used"}
+NOON = 1_704_110_400
+IDENTIFY = {
+    "type": "identify",
+    "messageId": "m-1",
+    "userId": "u-1",
+    "traits": {"plan": "pro"},
+    "timestamp": "2024-01-01T12:00:00Z",
+}
+# Events name their time: one without gets the clock's (SPEC 3.1), and two runs differ.
+TRACK = {
+    "type": "track",
+    "messageId": "m-2",
+    "userId": "u-1",
+    "event": "feature.used",
+    "timestamp": "2024-01-01T12:00:00Z",
+}
 NO_PERSON = {"type": "identify", "messageId": "m-3", "traits": {"plan": "pro"}}
 NO_CONSENT = {
     "type": "track",
@@ -143,6 +157,7 @@ def test_v2_is_the_default_and_each_request_is_the_single_item_entity_form(
                 "identifiers": {"id": "u-1"},
                 "action": "identify",
                 "attributes": {"plan": "pro"},
+                "timestamp": NOON,
             },
         }
     ]
@@ -354,3 +369,44 @@ def test_installed_console_script_runs_the_readme_command() -> None:
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == len([line for line in SEED.read_text().splitlines() if line.strip()])
     assert {record["outcome"] for record in records} == {"ready"}
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_preview_shows_objects_as_entity_items_and_a_metric_as_its_v1_request(
+    api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metric = {
+        "type": "track",
+        "messageId": "m-5",
+        "event": "Report Delivery Event",
+        "properties": {"deliveryId": "dlv-1", "metric": "opened"},
+        "timestamp": "2024-01-01T12:00:00Z",
+    }
+    deleted = {
+        "type": "track",
+        "messageId": "m-6",
+        "userId": "u-1",
+        "event": "Relationship Deleted",
+        "properties": {"objectId": "acme"},
+    }
+    events = write_events(tmp_path, jsonl(metric, deleted))
+    code, records, _ = run(
+        capsys, "preview", "--config", str(write_config(tmp_path)), "--api", api, str(events)
+    )
+
+    assert code == 0
+    [[metric_request], [relationship_request]] = [record["requests"] for record in records]
+    assert metric_request == {
+        "method": "POST",
+        "url": "https://track.customer.io/api/v1/metrics",
+        "json": {"delivery_id": "dlv-1", "metric": "opened", "timestamp": NOON},
+    }
+    assert relationship_request["url"] == "https://track.customer.io/api/v2/entity"
+    assert relationship_request["json"] == {
+        "type": "person",
+        "identifiers": {"id": "u-1"},
+        "action": "delete_relationships",
+        "cio_relationships": [{"identifiers": {"object_type_id": "1", "object_id": "acme"}}],
+    }
+    for request in (metric_request, relationship_request):
+        validate_request(request["method"], urlsplit(request["url"]).path, request["json"])

@@ -8,7 +8,9 @@ import pytest
 
 from signal_dest_cio.timestamps import (
     convert_iso_dates,
+    event_time_ms,
     iso_to_unix_seconds,
+    now_ms,
     to_epoch_ms,
     to_unix_seconds,
 )
@@ -138,3 +140,98 @@ def test_convert_iso_dates_reaches_nested_objects_and_lists() -> None:
         "flag": True,
         "nothing": None,
     }
+
+
+# --- SPEC 3.1, Time: the edges --------------------------------------------------------
+
+MIDNIGHT = 1_704_153_600  # 2024-01-02T00:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("2023-12-31T23:59:60Z", MIDNIGHT - 86_400 - 1),
+        ("2024-01-01T23:59:60Z", MIDNIGHT - 1),
+        ("2024-01-01T23:59:60.5Z", MIDNIGHT - 1),
+        ("2024-01-02T00:59:60+01:00", MIDNIGHT - 1),  # the same leap second, an hour east
+        ("2024-01-01T18:29:60-05:30", MIDNIGHT - 1),
+    ],
+)
+def test_a_leap_second_counts_as_the_last_second_of_the_day(text: str, seconds: int) -> None:
+    assert to_unix_seconds(text) == seconds
+    assert iso_to_unix_seconds(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-01-01T12:00:60Z",  # second 60 is only ever 23:59:60 UTC
+        "2024-01-01T23:59:60+01:00",  # that is 22:59:60 UTC
+        "2024-01-01T23:59:61Z",
+    ],
+)
+def test_a_second_60_anywhere_else_is_no_time(text: str) -> None:
+    assert to_epoch_ms(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("2024-01-01T12:00:00+18:00", True),
+        ("2024-01-01T12:00:00-18:00", True),
+        ("2024-01-01T12:00:00+1400", True),
+        ("2024-01-01T12:00:00+18:01", False),
+        ("2024-01-01T12:00:00+19", False),
+        ("2024-01-01T12:00:00-23:00", False),
+        ("2024-01-01T12:00:00+05:60", False),
+        ("2024-01-01T12:00:00+0575", False),
+    ],
+)
+def test_offsets_stay_within_18_hours_with_minutes_under_60(text: str, accepted: bool) -> None:
+    assert (to_epoch_ms(text) is not None) is accepted
+    assert (iso_to_unix_seconds(text) is not None) is accepted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u0662\u0660\u0662\u0664-\u0660\u0661-\u0660\u0661T12:00:00Z",  # Arabic-Indic digits
+        "\uff12\uff10\uff12\uff14-01-01",  # fullwidth digits
+        "2024-01-01T\uff11\uff12:00:00Z",
+        "\u0661\u0667\u0660\u0664\u0661\u0661\u0660\u0664\u0660\u0660",  # epoch, Arabic-Indic
+    ],
+)
+def test_digits_other_than_ascii_are_no_time(text: str) -> None:
+    assert to_epoch_ms(text) is None
+    assert convert_iso_dates({"at": text}) == {"at": text}
+
+
+@pytest.mark.parametrize("text", ["20240102", "20240102T120000Z", "20240102T12:00:00Z"])
+def test_basic_format_strings_are_no_time(text: str) -> None:
+    assert to_epoch_ms(text) is None
+    assert convert_iso_dates([text]) == [text]
+
+
+def test_digit_strings_of_other_lengths_are_still_epoch_numbers() -> None:
+    assert to_unix_seconds(str(NOON)) == NOON
+    assert to_unix_seconds("2024010") == 2_024_010
+    assert to_unix_seconds("202401021") == 202_401_021
+
+
+def test_the_event_time_is_the_first_time_given() -> None:
+    noon_ms = NOON * 1000
+
+    assert event_time_ms(NOON, "2030-01-01", None) == (noon_ms, False)
+    assert event_time_ms(None, NOON, "2030-01-01") == (noon_ms, False)
+    assert event_time_ms(None, None, "2024-01-01T12:00:00Z") == (noon_ms, False)
+    # Present and unparseable: no time, and the caller warns; nothing after it is read.
+    assert event_time_ms("soon", NOON, NOON) == (None, True)
+    assert event_time_ms(None, "", NOON) == (None, True)
+
+
+def test_no_time_given_at_all_is_now_and_no_mistake() -> None:
+    before = now_ms()
+    ms, invalid = event_time_ms(None, None, None)
+
+    assert ms is not None and before <= ms <= now_ms()
+    assert invalid is False

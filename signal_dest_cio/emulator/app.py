@@ -20,6 +20,7 @@ from ..config import TRACK_URLS, Region
 from . import notes
 from .inspection import inspection_router
 from .middleware import NOTE_KEY, EmulatorMiddleware
+from .pipelines import pipelines
 from .records import Ref, RegionName, Workspace
 from .state import EmulatorState
 from .v2 import apply_item
@@ -32,6 +33,7 @@ from .validation import (
     check_attributes,
     check_device,
     check_identifier,
+    check_metric,
     check_timestamp,
     identifiers_ref,
     object_key,
@@ -163,6 +165,7 @@ def create_app(state: EmulatorState, region: RegionName, *, other_region_url: st
     app.add_exception_handler(Answer, _answer)
     app.include_router(inspection_router(state))
     app.include_router(track)
+    app.include_router(pipelines)
     return app
 
 
@@ -275,6 +278,25 @@ async def merge(request: Request, caller: Here) -> Response:
         raise v1_problems(problems + more)
     assert primary is not None and secondary is not None
     caller.state.merge(caller.site_id, primary, secondary)
+    return JSONResponse(OK)
+
+
+@track.post("/api/v1/metrics")
+async def report_metric(request: Request, caller: Here) -> Response:
+    """A delivery's metric, recorded on that delivery (see `objects.py`).
+
+    Customer.io takes this call without credentials and finds the workspace from the
+    delivery id; the emulator has no deliveries of its own to look in, so it records
+    the metric in the workspace that calls, and asks for that workspace's key.
+    """
+    body = await _v1_object(request)
+    problems = check_metric(body)
+    if problems:
+        raise v1_problems(problems)
+    details = {k: str(body[k]) for k in ("recipient", "reason", "href") if body.get(k) is not None}
+    caller.state.record_metric(
+        caller.site_id, body["delivery_id"], body["metric"], body.get("timestamp"), **details
+    )
     return JSONResponse(OK)
 
 

@@ -8,6 +8,8 @@ No Track credentials, loopback callers only, and never a key in an answer:
     GET    /_emulator/workspaces/{site_id}/people/{identifier} one person (404 if unknown)
     GET    /_emulator/workspaces/{site_id}/anonymous           {"events": [...]} not yet merged
     GET    /_emulator/workspaces/{site_id}/objects             {"objects": [...]} from group calls
+    GET    /_emulator/workspaces/{site_id}/deliveries          {"deliveries": [...]} with the
+                                                               metrics reported for each
     GET    /_emulator/workspaces/{site_id}/snapshot            end state, timing-free (snapshot.py)
     GET    /_emulator/requests                                 {"requests": [...]} Track/App calls,
                                                                each with its fault and "notes"
@@ -21,6 +23,11 @@ A person is `{"cio_id", "identifiers": {"id", "email", "cio_id"}, "attributes",
 "created_at", "devices": [{"token", "platform", "last_used", "attributes"}],
 "activity": [{"type", "name", "data", "timestamp", "id"}], "anonymous_ids",
 "suppressed", "relationships"}`; `{identifier}` is read like a v1 path segment.
+An object is `{"object_type_id", "object_id", "attributes", "relationships":
+[{"identifiers", "relationship_attributes"}], "anonymous_relationships": [...]}` (the
+latter waiting for an identify to claim their anonymous_id); a delivery is
+`{"delivery_id", "metrics": [{"metric", "timestamp", "recipient", "reason", "href"}],
+"repeats"}`.
 """
 
 from __future__ import annotations
@@ -82,6 +89,10 @@ def inspection_router(state: EmulatorState) -> APIRouter:
     @router.get("/workspaces/{site_id}/objects")
     async def objects(site_id: str) -> dict[str, Any]:
         return {"objects": state.objects_view(site(site_id))}
+
+    @router.get("/workspaces/{site_id}/deliveries")
+    async def deliveries(site_id: str) -> dict[str, Any]:
+        return {"deliveries": state.deliveries_view(site(site_id))}
 
     @router.get("/workspaces/{site_id}/snapshot")
     async def snapshot(site_id: str) -> dict[str, Any]:

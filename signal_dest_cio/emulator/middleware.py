@@ -92,7 +92,7 @@ class EmulatorMiddleware:
                 record["status"] = message["status"]
             await send(message)
 
-        facts = RequestFacts(self.region, scope["method"], path, _basic_site_id(scope))
+        facts = RequestFacts(self.region, scope["method"], path, self._site_of(scope))
         try:
             if self.state.faults.wants_body():
                 body, receive = await _buffered(receive)
@@ -108,6 +108,15 @@ class EmulatorMiddleware:
         finally:
             record["workspace"] = note.get("site_id")
             self.state.log_request(record)
+
+    def _site_of(self, scope: Scope) -> str | None:
+        """The site_id the request's Basic credentials name: the user of a Track call, the
+        workspace of a Data Pipelines key (whose user is the key: never kept)."""
+        user = _basic_user(scope)
+        if user is None or self.state.workspace(user) is not None:
+            return user
+        found = self.state.workspace_for_cdp_key(user)
+        return found.site_id if found else None
 
     async def _play(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
         close: Callable[[], None] | None = (scope.get("extensions") or {}).get(CLOSE_CONNECTION)
@@ -142,7 +151,7 @@ async def _answer_status(fault: Fault, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _basic_site_id(scope: Scope) -> str | None:
+def _basic_user(scope: Scope) -> str | None:
     """The site_id the request's Basic credentials name; the key is dropped at once."""
     for name, value in scope.get("headers") or []:
         if name.lower() == b"authorization":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import notes
-from .records import Activity, JsonObject, Person, Ref, StoredObject
+from .records import Activity, Delivery, JsonObject, Person, Ref, StoredObject
 
 
 @dataclass(slots=True)
@@ -13,6 +13,7 @@ class WorkspaceData:
     people: dict[str, Person] = field(default_factory=dict)  # by cio_id
     anonymous: list[Activity] = field(default_factory=list)
     objects: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)  # by delivery_id
     seen_event_ids: set[str] = field(default_factory=set)
     duplicates: int = 0
     merges: list[JsonObject] = field(default_factory=list)
@@ -65,13 +66,28 @@ def apply_attributes(person: Person, updates: JsonObject, applied_at: float) -> 
             person.attributes[name] = value
 
 
+def update_values(current: JsonObject, updates: JsonObject) -> None:
+    """Object or relationship attributes, set; a `null` or `""` value removes one."""
+    for name, value in updates.items():
+        if value is None or value == "":
+            current.pop(name, None)
+        else:
+            current[name] = value
+
+
 def claim_anonymous(data: WorkspaceData, person: Person, anonymous_id: str) -> None:
+    """The person now holds `anonymous_id`: its activity, and the relationships objects
+    were given for it (`identify_anonymous`), carry over to them."""
     if anonymous_id not in person.anonymous_ids:
         person.anonymous_ids.append(anonymous_id)
     moving = [entry for entry in data.anonymous if entry.anonymous_id == anonymous_id]
     if moving:
         data.anonymous = [e for e in data.anonymous if e.anonymous_id != anonymous_id]
         person.add_activity(moving)
+    for stored in data.objects.values():
+        waiting = stored.anonymous_relationships.pop(anonymous_id, None)
+        if waiting is not None:
+            update_values(stored.relationships.setdefault(person.cio_id, {}), waiting)
 
 
 def fold_into(data: WorkspaceData, keep: Person, gone: Person) -> None:

@@ -22,6 +22,7 @@ class Workspace:
     track_api_key: str = field(repr=False)
     app_api_key: str = field(repr=False)
     region: RegionName
+    cdp_api_key: str | None = field(default=None, repr=False)  # the Data Pipelines API key
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +116,17 @@ class Person:
 
 @dataclass(slots=True)
 class StoredObject:
-    """A custom object (from a group call) and the people related to it, by cio_id."""
+    """A custom object (from a group call) and the people related to it, by cio_id.
+
+    An `identify_anonymous` relates it to an anonymous id that no one holds yet; the
+    relationship waits in `anonymous_relationships` until an identify claims that id.
+    """
 
     object_type_id: str
     object_id: str
     attributes: JsonObject = field(default_factory=dict)
     relationships: dict[str, JsonObject] = field(default_factory=dict)  # cio_id -> attributes
+    anonymous_relationships: dict[str, JsonObject] = field(default_factory=dict)  # by anon id
 
     @property
     def key(self) -> tuple[str, str]:
@@ -132,9 +138,46 @@ class StoredObject:
             person = people.get(cio_id)
             identifiers = person.identifiers() if person else {"cio_id": cio_id}
             related.append({"identifiers": identifiers, "relationship_attributes": attributes})
+        waiting = [
+            {"identifiers": {"anonymous_id": anonymous_id}, "relationship_attributes": attributes}
+            for anonymous_id, attributes in self.anonymous_relationships.items()
+        ]
         return {
             "object_type_id": self.object_type_id,
             "object_id": self.object_id,
             "attributes": dict(self.attributes),
             "relationships": related,
+            "anonymous_relationships": waiting,
+        }
+
+
+@dataclass(slots=True)
+class ReportedMetric:
+    """One metric of a delivery, as first reported (`POST /api/v1/metrics`)."""
+
+    timestamp: int
+    timestamp_given: bool  # False: `timestamp` is the emulator's arrival time
+    details: JsonObject = field(default_factory=dict)  # recipient, reason, href as sent
+
+    def view(self, metric: str) -> JsonObject:
+        return {"metric": metric, "timestamp": self.timestamp, **self.details}
+
+
+@dataclass(slots=True)
+class Delivery:
+    """A message delivery the workspace was told about, and its metrics by name.
+
+    A delivery has each metric once (opened is a moment, not a count), as Customer.io
+    shows it: a metric reported again is counted in `repeats` and changes nothing.
+    """
+
+    delivery_id: str
+    metrics: dict[str, ReportedMetric] = field(default_factory=dict)
+    repeats: int = 0
+
+    def view(self) -> JsonObject:
+        return {
+            "delivery_id": self.delivery_id,
+            "metrics": [reported.view(name) for name, reported in self.metrics.items()],
+            "repeats": self.repeats,
         }

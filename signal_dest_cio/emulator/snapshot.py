@@ -20,9 +20,13 @@ kept a deleted person, or missed an event differs. Rules:
     (the emulator then stamps arrival time). Events without an id are all listed.
 - `anonymous`: activity no identify has claimed yet, a sorted list of
   `[anonymous_id, type, name, id, data, timestamp]` (same rules).
-- `objects`: sorted by `(object_type_id, object_id)`, each with `attributes` and
+- `objects`: sorted by `(object_type_id, object_id)`, each with `attributes`,
   `relationships`, a sorted list of `{"identifiers", "attributes"}` that names the
-  related person by id/email, not by cio_id.
+  related person by id/email, not by cio_id, and `anonymous_relationships`, the
+  relationships no identify has claimed yet, by anonymous_id.
+- `deliveries`: by delivery_id, each metric reported for it (by name) as
+  `{"timestamp", "recipient", "reason", "href"}` (those sent; `timestamp` null when
+  the client sent none). Repeats are left out, like duplicate counts.
 - `merges`: a sorted list of `{"primary", "secondary"}` identifiers (as they were
   when merged, no cio_ids); `deleted`: a sorted list of the deleted people's
   identifiers, one entry per deletion.
@@ -40,7 +44,7 @@ import json
 from typing import Any
 
 from .people import WorkspaceData
-from .records import Activity, Device, JsonObject, Person
+from .records import Activity, Device, JsonObject, Person, ReportedMetric
 
 
 def _canonical(value: Any) -> str:
@@ -73,6 +77,12 @@ def _device(device: Device) -> JsonObject:
     return shown
 
 
+def _metric(reported: ReportedMetric) -> JsonObject:
+    return {"timestamp": reported.timestamp if reported.timestamp_given else None} | (
+        reported.details
+    )
+
+
 def _person(person: Person) -> JsonObject:
     return {
         "identifiers": _identifiers(person.identifiers()),
@@ -101,6 +111,7 @@ def workspace_snapshot(data: WorkspaceData) -> JsonObject:
                 "object_id": stored.object_id,
                 "attributes": stored.attributes,
                 "relationships": _sorted(related),
+                "anonymous_relationships": stored.anonymous_relationships,
             }
         )
     merges = [
@@ -113,6 +124,10 @@ def workspace_snapshot(data: WorkspaceData) -> JsonObject:
         "objects": objects,
         "merges": _sorted(merges),
         "deleted": _sorted([_identifiers(gone) for gone in data.deleted]),
+        "deliveries": {
+            delivery_id: {name: _metric(reported) for name, reported in delivery.metrics.items()}
+            for delivery_id, delivery in data.deliveries.items()
+        },
     }
     # A JSON round trip: detached from the live state, and equal to the HTTP answer.
     copied: JsonObject = json.loads(json.dumps(snapshot, default=str))

@@ -28,6 +28,7 @@ Order matters the way it does at Customer.io, which applies calls as they arrive
   creates a new person (a new cio_id, none of the old data). Event ids stay
   remembered, so a resent event of the deleted person is still a duplicate.
 - A device token belongs to whoever it was last added to.
+- Objects, relationships (anonymous ones too) and delivery metrics: `objects.py`.
 
 What a call was asked to do and did not (an unknown primary, an unknown
 `cio_id`, a suppressed person) is noted on its request's log record
@@ -42,7 +43,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from . import notes, views
+from . import notes, objects, views
 from .faults import FaultQueue
 from .people import (
     WorkspaceData,
@@ -59,7 +60,6 @@ from .records import (
     JsonObject,
     Person,
     Ref,
-    StoredObject,
     Workspace,
 )
 from .snapshot import workspace_snapshot
@@ -95,6 +95,11 @@ class EmulatorState:
 
     def workspace_for_app_key(self, app_api_key: str) -> Workspace | None:
         return next((w for w in self.workspaces if w.app_api_key == app_api_key), None)
+
+    def workspace_for_cdp_key(self, cdp_api_key: str) -> Workspace | None:
+        return next(
+            (w for w in self.workspaces if cdp_api_key and w.cdp_api_key == cdp_api_key), None
+        )
 
     def environment_id(self, site_id: str) -> int:
         return 1 + next(i for i, w in enumerate(self.workspaces) if w.site_id == site_id)
@@ -288,7 +293,7 @@ class EmulatorState:
             fold_into(data, keep, gone)
             data.merges.append({"primary": keep.identifiers(), "secondary": gone.identifiers()})
 
-    # -- objects (group) ----------------------------------------------------------
+    # -- objects, relationships, deliveries (rules in objects.py) -------------------
 
     def identify_object(
         self,
@@ -296,17 +301,16 @@ class EmulatorState:
         key: tuple[str, str],
         attributes: JsonObject,
         relationships: Iterable[tuple[Ref, JsonObject]] = (),
+        anonymous: Iterable[tuple[str, JsonObject]] = (),
     ) -> None:
+        """An object identify (people related) or identify_anonymous (anonymous ids)."""
         with self._lock:
             data = self._ws(site_id)
-            stored = data.objects.setdefault(key, StoredObject(*key))
-            for name, value in attributes.items():
-                if value is None or value == "":
-                    stored.attributes.pop(name, None)
-                else:
-                    stored.attributes[name] = value
+            objects.identify_object(data, key, attributes)
             for ref, relationship in relationships:
                 self._relate(site_id, ref, key, relationship, add=True)
+            for anonymous_id, relationship in anonymous:
+                objects.relate_anonymous(data, key, anonymous_id, relationship)
 
     def relate(
         self, site_id: str, ref: Ref, key: tuple[str, str], attributes: JsonObject, *, add: bool
@@ -319,21 +323,31 @@ class EmulatorState:
     ) -> None:
         data = self._ws(site_id)
         if not add:
-            person = data.find(ref)
-            if person is not None and key in data.objects:
-                data.objects[key].relationships.pop(person.cio_id, None)
+            objects.unrelate(data, ref, key)
             return
         person = self._find_or_create(site_id, ref)
         if person is None or person.suppressed:
             why = "no such person" if person is None else "suppressed"
             notes.note(f"relationship {ref} to {key[0]}/{key[1]}: {why}, ignored")
             return
-        stored = data.objects.setdefault(key, StoredObject(*key))
-        stored.relationships.setdefault(person.cio_id, {}).update(attributes)
+        objects.relate(data, person, key, attributes)
 
     def delete_object(self, site_id: str, key: tuple[str, str]) -> None:
         with self._lock:
-            self._ws(site_id).objects.pop(key, None)
+            objects.delete_object(self._ws(site_id), key)
+
+    def record_metric(
+        self,
+        site_id: str,
+        delivery_id: str,
+        metric: str,
+        timestamp: int | None = None,
+        **details: str,
+    ) -> str:
+        """A delivery's metric (`POST /api/v1/metrics`): "recorded" or "repeat"."""
+        with self._lock:
+            at, given = (timestamp, True) if timestamp is not None else (self._now(), False)
+            return objects.record_metric(self._ws(site_id), delivery_id, metric, at, given, details)
 
     # -- inspection -----------------------------------------------------------------
 
@@ -352,8 +366,11 @@ class EmulatorState:
 
     def objects_view(self, site_id: str) -> list[JsonObject]:
         with self._lock:
-            data = self._ws(site_id)
-            return [stored.view(data.people) for stored in data.objects.values()]
+            return views.objects_view(self._ws(site_id))
+
+    def deliveries_view(self, site_id: str) -> list[JsonObject]:
+        with self._lock:
+            return views.deliveries_view(self._ws(site_id))
 
     def workspace_view(self, site_id: str) -> JsonObject:
         with self._lock:

@@ -13,6 +13,7 @@ from .state import EmulatorState
 from .validation import (
     MAX_ITEM_BYTES,
     Problem,
+    anonymous_relationships,
     check_activity,
     check_attributes,
     check_device,
@@ -37,7 +38,13 @@ PERSON_ACTIONS = (
     "delete_relationships",
 )
 _ACTIVITY_TYPES: dict[str, ActivityType] = {"event": "event", "page": "page", "screen": "screen"}
-OBJECT_ACTIONS = ("identify", "delete", "add_relationships", "delete_relationships")
+OBJECT_ACTIONS = (
+    "identify",
+    "identify_anonymous",
+    "delete",
+    "add_relationships",
+    "delete_relationships",
+)
 
 
 def apply_item(state: EmulatorState, site_id: str, item: Any) -> list[Problem]:
@@ -113,7 +120,7 @@ def _identify(state: EmulatorState, site_id: str, item: dict[str, Any], ref: Ref
     problems += check_timestamp(item.get("timestamp"), "timestamp")
     relationships = item.get("cio_relationships")
     if relationships is not None:
-        problems += _relationship_problems(relationships)
+        problems += _relationship_problems(relationships, objects=True)
     if problems:
         return problems
     anonymous_id = attributes.get("anonymous_id")
@@ -154,7 +161,11 @@ def _activity(
     return []
 
 
-def _relationship_problems(value: Any) -> list[Problem]:
+def _relationship_problems(value: Any, *, objects: bool = False) -> list[Problem]:
+    """A `cio_relationships` list; with `objects`, each entry must name an object (a
+    person's relationships), else the routes check the people it names."""
+    if value is None:
+        return [Problem("cio_relationships", "required", "is required")]
     if not isinstance(value, list):
         return [Problem("cio_relationships", "invalid", "must be a list")]
     problems: list[Problem] = []
@@ -165,6 +176,8 @@ def _relationship_problems(value: Any) -> list[Problem]:
             continue
         attributes = entry.get("relationship_attributes", {})
         problems += check_attributes(attributes, f"{field}.relationship_attributes")
+        if objects:
+            problems += object_key(entry.get("identifiers"), f"{field}.identifiers")[1]
     return problems
 
 
@@ -182,14 +195,10 @@ def _person_relationships(
     state: EmulatorState, site_id: str, item: dict[str, Any], ref: Ref, *, add: bool
 ) -> list[Problem]:
     relationships = item.get("cio_relationships")
-    problems = _relationship_problems(relationships)
+    problems = _relationship_problems(relationships, objects=True)
     if problems:
         return problems
     assert isinstance(relationships, list)
-    for index, entry in enumerate(relationships):
-        _, problems = object_key(entry.get("identifiers"), f"cio_relationships[{index}]")
-        if problems:
-            return problems
     for key, extra in _object_links(relationships):
         state.relate(site_id, ref, key, extra, add=add)
     return []
@@ -203,11 +212,18 @@ def _object(state: EmulatorState, site_id: str, item: dict[str, Any], action: st
     if action == "delete":
         state.delete_object(site_id, key)
         return []
-    relationships = item.get("cio_relationships", [])
-    problems = _relationship_problems(relationships)
     attributes = item.get("attributes", {})
-    if action == "identify":
+    if action.startswith("identify"):
         problems += check_attributes(attributes, "attributes")
+    if action == "identify_anonymous":
+        anonymous, more = anonymous_relationships(item)
+        if problems or more:
+            return problems + more
+        state.identify_object(site_id, key, attributes, anonymous=anonymous)
+        return []
+    # An identify may relate no one; adding or deleting relationships needs the list.
+    relationships = item.get("cio_relationships", [] if action == "identify" else None)
+    problems += _relationship_problems(relationships)
     people: list[tuple[Ref, dict[str, Any]]] = []
     for index, entry in enumerate(relationships if isinstance(relationships, list) else []):
         if not isinstance(entry, dict):

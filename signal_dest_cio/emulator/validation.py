@@ -24,6 +24,18 @@ MAX_ITEM_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 
 ACTIVITY_TYPES = ("event", "page", "screen")
+# What `POST /api/v1/metrics` takes: the file's channel enums together, and `failed`.
+METRICS = (
+    "delivered",
+    "opened",
+    "clicked",
+    "converted",
+    "bounced",
+    "dropped",
+    "failed",
+    "spammed",
+    "deferred",
+)
 PLATFORMS = ("ios", "android")
 PERSON_IDENTIFIERS = ("id", "email", "cio_id")
 
@@ -214,3 +226,52 @@ def object_key(value: Any, field: str) -> tuple[tuple[str, str] | None, list[Pro
     if problems:
         return None, problems
     return (str(type_id), str(object_id)), []
+
+
+def check_metric(body: dict[str, Any]) -> list[Problem]:
+    """A `POST /api/v1/metrics` body: a delivery_id, a known metric, optional details."""
+    problems: list[Problem] = []
+    delivery_id = body.get("delivery_id")
+    if not isinstance(delivery_id, str) or not delivery_id.strip():
+        problems.append(Problem("delivery_id", "required", "must be a non-empty string"))
+    if body.get("metric") not in METRICS:
+        problems.append(Problem("metric", "invalid", f"must be one of {', '.join(METRICS)}"))
+    problems.extend(check_timestamp(body.get("timestamp"), "timestamp"))
+    recipient = body.get("recipient")  # an email or id, a device, or (SMS) a phone number
+    if recipient is not None and not isinstance(recipient, str | int):
+        problems.append(Problem("recipient", "invalid", "must be a string or a number"))
+    for key in ("reason", "href"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            problems.append(Problem(key, "invalid", "must be a string"))
+    return problems
+
+
+def anonymous_relationships(item: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[Problem]]:
+    """(anonymous_id, relationship attributes) pairs of an object `identify_anonymous`:
+    its `cio_relationships` (`identifiers: {anonymous_id}`), or the `anonymous_id` of
+    the published example; at least one."""
+    entries = item.get("cio_relationships")
+    found: list[tuple[str, Any]] = []
+    problems: list[Problem] = []
+    if isinstance(item.get("anonymous_id"), str) and item["anonymous_id"].strip():
+        found.append((item["anonymous_id"], {}))
+    if entries is not None and not isinstance(entries, list):
+        return [], [Problem("cio_relationships", "invalid", "must be a list")]
+    for index, entry in enumerate(entries or []):
+        field = f"cio_relationships[{index}]"
+        identifiers = entry.get("identifiers") if isinstance(entry, dict) else None
+        if not isinstance(identifiers, dict) or set(identifiers) != {"anonymous_id"}:
+            problems.append(Problem(f"{field}.identifiers", "invalid", "must be {anonymous_id}"))
+            continue
+        anonymous_id = identifiers["anonymous_id"]
+        where = f"{field}.identifiers.anonymous_id"
+        if not isinstance(anonymous_id, str):
+            problems.append(Problem(where, "invalid", "must be a string"))
+            continue
+        problems += check_identifier(anonymous_id, where)
+        attributes = entry.get("relationship_attributes", {})
+        problems += check_attributes(attributes, f"{field}.relationship_attributes")
+        found.append((anonymous_id, attributes))
+    if not found and not problems:
+        problems.append(Problem("cio_relationships", "required", "needs an anonymous_id"))
+    return found, problems

@@ -35,12 +35,22 @@ def person_view(data: WorkspaceData, identifier: str) -> JsonObject | None:
     return None if person is None else person.view(relationships_of(data, person))
 
 
+def objects_view(data: WorkspaceData) -> list[JsonObject]:
+    return [stored.view(data.people) for stored in data.objects.values()]
+
+
+def deliveries_view(data: WorkspaceData) -> list[JsonObject]:
+    """Each delivery a metric was reported for, with its metrics (`objects.py`)."""
+    return [delivery.view() for delivery in data.deliveries.values()]
+
+
 def counts_view(data: WorkspaceData) -> JsonObject:
     """A workspace summary's data part: counts, merges, deletions and failures."""
     return {
         "people": len(data.people),
         "anonymous_events": len(data.anonymous),
         "objects": len(data.objects),
+        "deliveries": len(data.deliveries),
         "duplicate_events_ignored": data.duplicates,
         "merges": list(data.merges),
         "deleted": list(data.deleted),

@@ -18,12 +18,14 @@ DEMO_US = Workspace(
     track_api_key="example-track-key-not-a-real-secret",
     app_api_key="example-app-key-not-a-real-secret",
     region="us",
+    cdp_api_key="example-cdp-key-not-a-real-secret",
 )
 DEMO_EU = Workspace(
     site_id="demo-site-eu",
     track_api_key="example-eu-track-key-not-a-real-secret",
     app_api_key="example-eu-app-key-not-a-real-secret",
     region="eu",
+    cdp_api_key="example-eu-cdp-key-not-a-real-secret",
 )
 
 
@@ -32,7 +34,7 @@ def default_state() -> EmulatorState:
 
 
 def workspace_from(entry: Any, where: str) -> Workspace:
-    """One workspace from `{site_id, track_api_key, app_api_key, region}`.
+    """One workspace from `{site_id, track_api_key, app_api_key, region[, cdp_api_key]}`.
 
     A destination config works too (`tracking_api_key`, `api_key`), so
     `--workspaces examples/config.json` serves exactly that workspace.
@@ -51,8 +53,13 @@ def workspace_from(entry: Any, where: str) -> Workspace:
     if values["region"] not in ("us", "eu"):
         raise ValueError(f"{where}: region must be us or eu")
     region: RegionName = "eu" if values["region"] == "eu" else "us"
+    cdp = entry.get("cdp_api_key")
     return Workspace(
-        str(values["site_id"]), str(values["track_api_key"]), str(values["app_api_key"]), region
+        str(values["site_id"]),
+        str(values["track_api_key"]),
+        str(values["app_api_key"]),
+        region,
+        cdp if isinstance(cdp, str) and cdp.strip() else None,
     )
 
 

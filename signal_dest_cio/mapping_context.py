@@ -1,0 +1,151 @@
+"""What one mapping call knows (the event, its time, person, dedup id and warnings), and
+the checks every event type shares: identifiers, event data, attributes, names.
+
+Pure, like the mapper it serves (`mapping.py`, `objects.py`, `metrics.py`): a problem
+is raised as `Refusal` and turned into `Refused` at `map_event`'s edge.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from .config import CustomerIoConfig
+from .dedup import dedup_id
+from .events import Event
+from .identity import Person, resolve_person
+from .operations import compact_json, compact_json_text
+from .text import identifier_problem
+from .timestamps import convert_iso_dates, event_time_ms
+
+MAX_NAME_BYTES = 100
+MAX_DATA_BYTES = 100_000
+MAX_ATTRIBUTE_NAME_BYTES = 150
+MAX_ATTRIBUTE_VALUE_BYTES = 1000
+
+# Where a JSON text may hold an ISO-8601 date string: `"YYYY-` (ASCII digits, as the
+# date pattern has them).
+_MAY_HOLD_DATE = re.compile(r'"[0-9]{4}-').search
+
+
+class Refusal(Exception):
+    """Raised inside the mapper, turned into `Refused` at its edge."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+def check_identifier(value: str, field: str) -> None:
+    if problem := identifier_problem(value, field):
+        raise Refusal(problem.code, problem.message, field)
+
+
+class MappingContext:
+    """What one mapping call knows: the event, its time, its dedup id and its warnings."""
+
+    def __init__(self, event: Event, config: CustomerIoConfig) -> None:
+        self.event = event
+        self.config = config
+        self.warnings: list[str] = []
+        time_ms, invalid = event_time_ms(
+            event.timestamp, event.original_timestamp, event.received_at
+        )
+        if invalid:
+            self.warnings.append("timestamp_invalid")
+        self.seconds = None if time_ms is None else time_ms // 1000
+        self.event_id = dedup_id(event.message_id, time_ms)
+        # A group's traits are the object's: its `traits.email` is never the person.
+        traits = {} if event.type == "group" else event.traits
+        self.person = resolve_person(event.user_id, traits, event.context.traits, event.properties)
+        if self.person is not None:
+            check_identifier(self.person.value, "user_id" if event.user_id else "email")
+        self.anonymous_id = event.anonymous_id
+        if self.anonymous_id and (problem := identifier_problem(self.anonymous_id, "anonymous_id")):
+            if self.person is None:
+                raise Refusal(problem.code, problem.message, problem.field)
+            # The person is known; an unusable anonymous id only costs the merge.
+            self.warnings.append(f"anonymous_id_dropped:{problem.reason}")
+            self.anonymous_id = None
+
+    def require_person(self) -> Person:
+        if self.person is None:
+            kind = self.event.type
+            raise Refusal(
+                "missing_identifier",
+                f"{kind} needs a person: set userId, or an email in traits or properties",
+                "user_id",
+            )
+        return self.person
+
+    def data(self, values: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """Event data (a new dict, timestamps converted) and its compact JSON.
+
+        The JSON is what the 100,000-byte limit is measured on; it travels with the
+        operation so that rendering splices it in instead of encoding it again.
+        """
+        values = dict(values)
+        try:
+            text = compact_json_text(values)
+            # Converting dates walks every value in Python, which costs more than encoding
+            # in C. A date string shows in the JSON as a quote, four digits and `-`, so the
+            # walk (and a second encoding) happens only when the encoding has one.
+            if self.config.convert_timestamps and _MAY_HOLD_DATE(text):
+                values = convert_iso_dates(values)
+                text = compact_json_text(values)
+            encoded = text.encode()
+        except (ValueError, TypeError):  # NaN or Infinity (or, from Python, a set)
+            raise Refusal(
+                "invalid_value",
+                "event data holds NaN, Infinity or another value JSON cannot carry",
+                "properties",
+            ) from None
+        if len(encoded) > MAX_DATA_BYTES:
+            raise Refusal(
+                "payload_too_large",
+                f"event data is {len(encoded)} bytes; Customer.io accepts at most {MAX_DATA_BYTES}",
+                "properties",
+            )
+        return values, encoded
+
+    def attributes(self, values: dict[str, Any], where: str) -> dict[str, Any]:
+        """Person/object/device attributes: timestamps converted, oversized ones dropped."""
+        if self.config.convert_timestamps:
+            values = convert_iso_dates(values)
+        kept: dict[str, Any] = {}
+        for name, value in values.items():
+            if len(name.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
+                self.warnings.append(f"attribute_dropped:{where}.{name[:40]}:name_over_150_bytes")
+            elif problem := value_problem(value):
+                self.warnings.append(f"attribute_dropped:{where}.{name}:{problem}")
+            else:
+                kept[name] = value
+        return kept
+
+    def name(self, name: str) -> str:
+        encoded = name.encode()
+        if len(encoded) <= MAX_NAME_BYTES:
+            return name
+        self.warnings.append("name_truncated")
+        return encoded[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+
+
+def value_problem(value: Any) -> str | None:
+    """Why an attribute value cannot be sent, or None when it can."""
+    if isinstance(value, str):
+        size = len(value.encode())
+    elif isinstance(value, float):
+        # A float's JSON is a few bytes at most; only NaN and Infinity have none.
+        return None if math.isfinite(value) else "not_json"
+    elif isinstance(value, (dict, list)):
+        try:
+            size = len(compact_json(value))
+        except (ValueError, TypeError):
+            return "not_json"  # NaN or Infinity inside (or, from Python, a set)
+    elif isinstance(value, int):  # bool too
+        # Over 3322 bits is over 1000 digits (and past 4300, no JSON encoder writes it).
+        return "value_over_1000_bytes" if value.bit_length() > 3322 else None
+    else:
+        return None if value is None else "not_json"  # from Python: bytes, sets, ...
+    return "value_over_1000_bytes" if size > MAX_ATTRIBUTE_VALUE_BYTES else None
