@@ -192,10 +192,30 @@ def _map_track(ctx: MappingContext, event: TrackEvent) -> list[Operation]:
         operations = _device_operation(ctx, required=False, action="add_device")
     else:
         operations = []
-    if ctx.config.identify_on_track and event.context.traits and ctx.person is not None:
-        operations.insert(0, _identify(ctx, dict(event.context.traits)))
+    traits = product_traits(event, ctx.config)
+    if traits is not None and ctx.person is not None:
+        operations.insert(0, _identify(ctx, traits))
     operations.append(_activity(ctx, "event", ctx.name(name), event.properties))
     return operations
+
+
+# Keys of a product event's properties that identify, never describe, the person.
+IDENTIFIER_KEYS = frozenset({"userId", "user_id", "anonymousId", "anonymous_id", "id", "cio_id"})
+
+
+def product_traits(event: TrackEvent, config: CustomerIoConfig) -> dict[str, Any] | None:
+    """The traits of the identify a track event is preceded by (SPEC 3 and 8), or None.
+
+    With `identify_on_track`: `context.traits`; with `traits_from_properties` also the
+    event's properties other than identifiers (the Meshes way: one product event such
+    as `user.signup` identifies the person and tracks the event), in every api mode.
+    """
+    if not config.identify_on_track:
+        return None
+    traits = dict(event.context.traits)
+    if config.traits_from_properties:
+        traits.update({k: v for k, v in event.properties.items() if k not in IDENTIFIER_KEYS})
+    return traits or None
 
 
 def _map_page(ctx: MappingContext, event: PageEvent) -> list[Operation]:

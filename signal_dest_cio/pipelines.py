@@ -21,12 +21,10 @@ from typing import Any
 from .config import CustomerIoConfig
 from .events import Event, InvalidEvent, TrackEvent, parse_event
 from .identity import Person
-from .mapping import map_event
+from .mapping import map_event, product_traits
 from .operations import Mapped, Operation, Refused, compact_json
 
 MAX_CALL_BYTES = 32 * 1024
-# Keys of a product event's properties that identify, never describe, the person.
-IDENTIFIER_KEYS = frozenset({"userId", "user_id", "anonymousId", "anonymous_id", "id", "cio_id"})
 
 
 def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
@@ -40,6 +38,16 @@ def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
     anonymous = next((op.anonymous_id for op in checked.operations if op.anonymous_id), None)
     when = next((op.timestamp for op in checked.operations if op.timestamp is not None), None)
     dedup = next((op.event_id for op in checked.operations if op.event_id), None)
+    if person is None and anonymous is None and event.type != "alias":
+        # (a delivery metric names no person in the Track API; every Pipelines call must)
+        return Refused(
+            "rejected",
+            "missing_identifier",
+            "a Data Pipelines call needs a userId or an anonymousId",
+            "userId",
+            event.message_id,
+            checked.warnings,
+        )
     common = _common(event, person, anonymous, when, event.message_id or dedup)
     calls: list[Operation] = []
     if isinstance(event, TrackEvent) and person is not None:
@@ -63,21 +71,6 @@ def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
                 checked.warnings,
             )
     return Mapped(event.message_id, tuple(calls), checked.warnings)
-
-
-def product_traits(event: TrackEvent, config: CustomerIoConfig) -> dict[str, Any] | None:
-    """The traits of the identify a track event is preceded by (SPEC 3 and 8), or None.
-
-    With `identify_on_track`: `context.traits`, and with `traits_from_properties` the
-    event's properties other than identifiers too (the Meshes way: one product event
-    identifies the person and tracks the event).
-    """
-    if not config.identify_on_track:
-        return None
-    traits = dict(event.context.traits)
-    if config.traits_from_properties:
-        traits.update({k: v for k, v in event.properties.items() if k not in IDENTIFIER_KEYS})
-    return traits or None
 
 
 def _call(

@@ -225,3 +225,41 @@ def test_any_event_is_an_outcome_and_every_call_validates(
     if isinstance(result, Mapped):
         for op in result.operations:
             validate_call(f"/{op.name}", op.attributes)
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_a_product_event_is_an_identify_then_the_track_in_the_track_modes_too(api: str) -> None:
+    options = {
+        "site_id": "s",
+        "tracking_api_key": "t",
+        "api_key": "a",
+        "region": "us",
+        "api": api,
+        "identify_on_track": True,
+        "traits_from_properties": True,
+    }
+    destination = CustomerIoDestination(options)
+    preview = destination.preview(
+        signup() | {"properties": signup()["properties"] | {"userId": "u1"}}
+    )
+    requests = preview.as_json()["requests"]
+    assert len(requests) == 2
+    identify = requests[0]["json"]
+    traits = identify.get("attributes", identify)
+    assert traits["first_name"] == "Ada" and traits["plan"] == "pro"
+    assert "userId" not in traits  # identifiers are not traits
+    assert "/events" in requests[1]["url"] or requests[1]["json"].get("action") == "event"
+
+
+def test_a_call_with_no_person_at_all_is_refused_naming_user_id() -> None:
+    parsed = CustomerIoConfig.model_validate(config())
+    metric = {
+        "type": "track",
+        "event": "Report Delivery Event",
+        "properties": {"deliveryId": "d1", "metric": "opened"},
+    }
+    result = map_pipelines(metric, parsed)
+    assert not isinstance(result, Mapped) and (result.code, result.field) == (
+        "missing_identifier",
+        "userId",
+    )
