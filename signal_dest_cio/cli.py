@@ -188,7 +188,7 @@ def demo(args: argparse.Namespace) -> int:
 
     # The demo prints its own report; delivery log lines would only drown it.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    return run_demo()
+    return run_demo(getattr(args, "api", None) or "v2")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -251,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the local Customer.io emulator, send the shipped fixture events "
         "through the destination and print a summary. Needs no network and no arguments.",
     )
+    show_demo.add_argument(
+        "--api", choices=("v2", "v1", "pipelines"), default="v2", help="api mode (default v2)"
+    )
     show_demo.set_defaults(run=demo)
 
     host = commands.add_parser(
@@ -263,7 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     host.add_argument("--host", default="127.0.0.1", help="address to listen on")
     host.add_argument("--port", type=int, default=8084, help="port to listen on (8084)")
-    host.add_argument("--db", default="signal-host.db", help="SQLite file; :memory: keeps nothing")
+    host.add_argument(
+        "--db",
+        default="signal-host.db",
+        help="SQLite file (:memory: keeps nothing), or postgresql://... for several processes",
+    )
+    host.add_argument(
+        "--lease-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="PostgreSQL: how long a worker holds an integration unrenewed, so how soon a "
+        "dead worker's work moves on (30)",
+    )
     host.add_argument("--batch-size", type=int, help="events per delivery call (default 100)")
     host.add_argument("--max-attempts", type=int, help="tries before dead-lettering (60)")
     host.add_argument(
@@ -289,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the key file beside the database) and seal it again with SIGNAL_NEW_SECRET_KEY "
         "(else a fresh key), in one transaction.",
     )
-    rotate.add_argument("--db", default="signal-host.db", help="the host's SQLite file")
+    rotate.add_argument(
+        "--db", default="signal-host.db", help="the host's SQLite file or postgresql:// URL"
+    )
     rotate.set_defaults(run=rotate_key)
 
     add_app_commands(commands)

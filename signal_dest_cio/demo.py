@@ -93,9 +93,11 @@ def fetch_people(base_url: str, site_id: str) -> list[dict[str, Any]]:
     return people if isinstance(people, list) else []
 
 
-def inject_rate_limit(base_url: str) -> None:
-    """The emulator's next request answers 429 with Retry-After: 1."""
-    fault = {"kind": "status", "status": 429, "count": 1, "retry_after": "1"}
+def inject_rate_limit(base_url: str, api: str = "v2") -> None:
+    """The emulator's next request (of the api mode's) answers 429 with Retry-After: 1."""
+    fault: dict[str, Any] = {"kind": "status", "status": 429, "count": 1, "retry_after": "1"}
+    if api == "pipelines":
+        fault["path_prefix"] = "/v1/"
     httpx.post(f"{base_url}/_emulator/faults", json=fault, timeout=10).raise_for_status()
 
 
@@ -146,7 +148,34 @@ def print_report(console: Any, rows: list[DemoRow], people: list[dict[str, Any]]
     console.print(table)
 
 
-def run_demo() -> int:
+def demo_config(workspace: Any, base_url: str, api: str) -> CustomerIoConfig:
+    """The destination config for the emulator's demo workspace, in any api mode."""
+    if api == "pipelines":
+        return CustomerIoConfig.model_validate(
+            {
+                "api": "pipelines",
+                "cdp_api_key": workspace.cdp_api_key,
+                "site_id": workspace.site_id,  # not needed to send; names the workspace shown
+                "api_key": workspace.app_api_key,
+                "region": "us",
+                "pipelines_api_base_url": base_url + "/v1",
+                "app_api_base_url": base_url,
+            }
+        )
+    return CustomerIoConfig.model_validate(
+        {
+            "site_id": workspace.site_id,
+            "tracking_api_key": workspace.track_api_key,
+            "api_key": workspace.app_api_key,
+            "region": "us",
+            "api": api,
+            "track_api_base_url": base_url,
+            "app_api_base_url": base_url,
+        }
+    )
+
+
+def run_demo(api: str = "v2") -> int:
     """Start the emulator, send the fixtures, print the report; 0 when all went as expected."""
     from rich.console import Console
     from rich.progress import Progress
@@ -157,20 +186,12 @@ def run_demo() -> int:
     state = default_state()
     workspace = next(w for w in state.workspaces if w.region == "us")
     with serve_in_thread(state, us_port=0, eu_port=0) as urls:
-        config = CustomerIoConfig.model_validate(
-            {
-                "site_id": workspace.site_id,
-                "tracking_api_key": workspace.track_api_key,
-                "api_key": workspace.app_api_key,
-                "region": "us",
-                "track_api_base_url": urls.us,
-                "app_api_base_url": urls.us,
-            }
-        )
+        config = demo_config(workspace, urls.us, api)
         console.print(
-            f"Customer.io emulator on {urls.us} (US) and {urls.eu} (EU); site {config.site_id}"
+            f"Customer.io emulator on {urls.us} (US) and {urls.eu} (EU); site {config.site_id}, "
+            f"api {api}"
         )
-        inject_rate_limit(urls.us)
+        inject_rate_limit(urls.us, api)
         total = len(load_fixtures())
         if total > PROGRESS_ABOVE:
             with Progress(console=console, transient=True) as progress:

@@ -121,6 +121,13 @@ def _person_key(event: Any) -> str | None:
     return found.value if found else None
 
 
+def _emulator_base(config: CustomerIoConfig) -> str:
+    """Where the emulator's inspection API is: the host the destination sends to."""
+    if config.pipelines:
+        return config.pipelines_base_url.removesuffix("/v1")
+    return config.track_base_url
+
+
 async def _emulator_person(
     http: httpx.AsyncClient, config: CustomerIoConfig, identifier: str
 ) -> dict[str, Any] | None:
@@ -130,7 +137,7 @@ async def _emulator_person(
     site, person = quote(config.site_id, safe=""), quote(identifier, safe="")
     path = f"/_emulator/workspaces/{site}/people/{person}"
     try:
-        response = await http.get(config.track_base_url + path)
+        response = await http.get(_emulator_base(config) + path)
         data = response.json() if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None

@@ -9,10 +9,11 @@ import pytest
 from signal_dest_cio import cli, demo
 
 
+@pytest.mark.parametrize("api", [None, "v1", "pipelines"])
 def test_the_demo_sends_every_fixture_and_exits_0_when_all_end_as_expected(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], api: str | None
 ) -> None:
-    code = cli.main(["demo"])
+    code = cli.main(["demo", *(["--api", api] if api else [])])
 
     out = capsys.readouterr().out
     fixtures = demo.load_fixtures()
@@ -20,6 +21,8 @@ def test_the_demo_sends_every_fixture_and_exits_0_when_all_end_as_expected(
     assert f"all {len(fixtures)} events ended as expected" in out
     assert "429" in out  # the injected rate limit was met and retried
     assert "u_1001" in out and "grace@example.com" in out  # the people that resulted
+    if api == "pipelines":
+        assert "POST /v1/batch" in out and "/api/v" not in out  # the Data Pipelines API only
 
 
 def test_the_fixtures_cover_the_seed_use_cases() -> None:
