@@ -22,6 +22,11 @@ def destination_config(base_url: str, api: str) -> CustomerIoConfig:
     pacer is never what a benchmark measures; with the default 100 every client
     here would read 100 requests per second.
     """
+    if api == "pipelines":  # the Data Pipelines API, at the same server's /v1
+        return CustomerIoConfig.model_validate(
+            {"api": "pipelines", "cdp_api_key": TRACK_KEY, "region": "us",
+             "pipelines_api_base_url": base_url + "/v1", "max_requests_per_second": 10_000}
+        )  # fmt: skip
     return CustomerIoConfig.model_validate(
         {"site_id": SITE_ID, "tracking_api_key": TRACK_KEY, "api_key": APP_KEY, "region": "us",
          "api": api, "track_api_base_url": base_url, "max_requests_per_second": 10_000}

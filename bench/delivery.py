@@ -6,6 +6,7 @@ a. the official `customerio` client as its README shows, one call per operation;
 b. the same client shared by a pool of 8 threads;
 c. this destination in v1 mode (one request per operation, 16 in flight);
 d. this destination in v2 mode (`/api/v2/batch`, up to 500 KB per request).
+e. this destination in pipelines mode (`/v1/batch` of the Data Pipelines API, 500 KB).
 
 Every client gets the same wall-clock budget per round and starts from the same
 first event; rounds rotate the order, so load from elsewhere on the machine is
@@ -125,6 +126,7 @@ CLIENTS: dict[str, Runner] = {
     "b_official_8_threads": official_threads,
     "c_destination_v1": destination_runner("v1"),
     "d_destination_v2": destination_runner("v2"),
+    "e_destination_pipelines": destination_runner("pipelines"),
 }
 
 
@@ -178,6 +180,16 @@ def measure(
         "d_over_b": ratio("d_destination_v2", "b_official_8_threads"),
         "c_over_b": ratio("c_destination_v1", "b_official_8_threads"),
         "b_over_a": ratio("b_official_8_threads", "a_official"),
+        "e_over_a": ratio("e_destination_pipelines", "a_official"),
+        "e_over_d": round(
+            statistics.median(
+                t / b
+                for t, b in zip(
+                    rate["e_destination_pipelines"], rate["d_destination_v2"], strict=True
+                )
+            ),
+            2,
+        ),
     }
     return result
 

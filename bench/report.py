@@ -22,6 +22,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         checks.append(_check("30 ms: d (v2) / a (official)", ratios["d_over_a"], ">=", 50))
         checks.append(_check("30 ms: d (v2) / b (official x8)", ratios["d_over_b"], ">=", 10))
         checks.append(_check("30 ms: c (v1) / b (official x8)", ratios["c_over_b"], ">=", 3))
+        if "e_over_d" in ratios:
+            checks.append(_check("30 ms: e (pipelines) / d (v2)", ratios["e_over_d"], ">=", 0.8))
     batches = results.get("requests_per_event")
     if batches:
         checks.append(_check("v2 batch fill with a backlog", batches["batch_fill"], ">=", 0.9))
@@ -52,7 +54,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
-CLIENTS = ("a_official", "b_official_8_threads", "c_destination_v1", "d_destination_v2")
+CLIENTS = (
+    "a_official",
+    "b_official_8_threads",
+    "c_destination_v1",
+    "d_destination_v2",
+    "e_destination_pipelines",
+)
 
 
 def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
@@ -74,12 +82,9 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
             if not run:
                 continue
             rows.append((f"   added latency {latency}", ""))
-            for name in (
-                "a_official",
-                "b_official_8_threads",
-                "c_destination_v1",
-                "d_destination_v2",
-            ):
+            for name in CLIENTS:
+                if name not in run:
+                    continue
                 client = run[name]
                 rows.append((
                     f"     {name}",
@@ -90,12 +95,13 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append((
                 "     ratios",
                 f"d/a {ratios['d_over_a']}x  d/b {ratios['d_over_b']}x  c/b {ratios['c_over_b']}x  "
-                f"b/a {ratios['b_over_a']}x",
+                f"b/a {ratios['b_over_a']}x  e/a {ratios.get('e_over_a')}x  "
+                f"e/d {ratios.get('e_over_d')}x",
             ))  # fmt: skip
         peak = max(
             delivery[latency][name]["requests_per_event"] * delivery[latency][name]["events_per_s"]
             for latency in ("0ms", "30ms") if latency in delivery
-            for name in CLIENTS
+            for name in CLIENTS if name in delivery[latency]
         )  # fmt: skip
         rows.append((
             "   server capacity (trivial client)",

@@ -14,6 +14,7 @@ from .config import CustomerIoConfig
 from .devices import device_of
 from .events import (
     AliasEvent,
+    Event,
     IdentifyEvent,
     InvalidEvent,
     PageEvent,
@@ -265,6 +266,11 @@ def map_event(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
     event = parse_event(raw)
     if isinstance(event, InvalidEvent):
         return Refused("rejected", event.code, event.message, event.field, event.message_id)
+    return map_parsed(event, config)
+
+
+def map_parsed(event: Event, config: CustomerIoConfig) -> Mapped | Refused:
+    """`map_event` of an event `parse_event` returned (its text already checked)."""
     consent = event.context.consent
     if config.respect_consent and consent and consent_denied(consent, config.consent_category):
         return Refused(

@@ -21,7 +21,7 @@ from typing import Any
 from .config import CustomerIoConfig
 from .events import Event, InvalidEvent, TrackEvent, parse_event
 from .identity import Person
-from .mapping import map_event, product_traits
+from .mapping import map_parsed, product_traits
 from .operations import Mapped, Operation, Refused, compact_json
 
 MAX_CALL_BYTES = 32 * 1024
@@ -31,7 +31,7 @@ def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
     event = parse_event(raw)
     if isinstance(event, InvalidEvent):
         return Refused("rejected", event.code, event.message, event.field, event.message_id)
-    checked = map_event(event, config)
+    checked = map_parsed(event, config)
     if isinstance(checked, Refused):
         return checked
     person = next((op.person for op in checked.operations if op.person is not None), None)
@@ -61,7 +61,7 @@ def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
     body = {**common, **_specific(event, checked)}
     calls.append(_call(event.type, body, person, anonymous, secondary))
     for call in calls:
-        if len(compact_json(call.attributes)) > MAX_CALL_BYTES:
+        if len(call.data_json or b"") > MAX_CALL_BYTES:
             return Refused(
                 "rejected",
                 "payload_too_large",
@@ -87,6 +87,7 @@ def _call(
         name=kind,
         attributes=body,
         secondary=secondary,
+        data_json=compact_json(body),  # encoded once: measured here, sent as it is
     )
 
 

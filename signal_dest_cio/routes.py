@@ -63,7 +63,7 @@ def track_v2_step(op: Operation) -> Step:
 
 
 def pipelines_step(op: Operation) -> Step:
-    body = compact_json(op.attributes or {})
+    body = op.data_json or compact_json(op.attributes or {})  # encoded once, by the mapper
     if op.name == "alias":  # the batch does not take aliases
         return None, (Request("POST", PIPELINES_ALIAS_PATH, op.attributes), body)
     return body, None
