@@ -93,6 +93,20 @@ class AppClient:
         body = message.model_dump(mode="json", exclude_none=True)
         return await self._call("POST", "/v1/send/email", json=body, repeatable=False)
 
+    async def send_prepared(self, body: dict[str, Any]) -> AppResult:
+        """A send the mapper prepared (the `transactional` map): checked, then sent once."""
+        try:
+            message = TransactionalEmail.model_validate(body)
+        except ValueError as error:
+            return AppResult(
+                outcome=Outcome(
+                    kind="rejected",
+                    code="invalid_transactional",
+                    message=f"the transactional send is not valid: {error.__class__.__name__}",
+                )
+            )
+        return await self.send_email(message)
+
     async def _call(self, method: str, path: str, *, repeatable: bool, **options: Any) -> AppResult:
         await self.pacer.wait()
         try:

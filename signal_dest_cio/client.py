@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from .app_api import AppClient
 from .batches import MAX_BATCH_BYTES, MAX_ITEM_BYTES, Batch, Item, extra_bytes, item_errors
 from .config import CustomerIoConfig
 from .lanes import lane_groups, lane_keys
@@ -45,8 +46,11 @@ class TrackClient:
         config: CustomerIoConfig,
         transport: httpx.AsyncBaseTransport | None = None,
         pacers: PacerFactory | None = None,
+        app_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config
+        self._app_transport = app_transport
+        self._app: AppClient | None = None
         self.route: Route = route_for(config)
         self.http = httpx.AsyncClient(
             base_url=self.route.base_url,
@@ -69,6 +73,14 @@ class TrackClient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        if self._app is not None:
+            await self._app.aclose()
+
+    def app(self) -> AppClient:
+        """The App API client, for the sends of the `transactional` map (made when needed)."""
+        if self._app is None:
+            self._app = AppClient(self.config, self._app_transport)
+        return self._app
 
     async def send(self, events: Sequence[Mapped]) -> list[Outcome]:
         """Deliver mapped events; one outcome per event, in input order."""
@@ -233,7 +245,10 @@ class _Delivery:
         try:
             assert run[0].direct is not None
             request, content = run[0].direct
-            outcome, _ = await self.request(request, content)
+            if request.api == "app":
+                outcome = await self.app_request(request)
+            else:
+                outcome, _ = await self.request(request, content)
         finally:
             self.batcher.runnable += 1
         return [outcome]
@@ -257,6 +272,17 @@ class _Delivery:
             )
 
     # -- one HTTP request -----------------------------------------------------------
+
+    async def app_request(self, request: Request) -> Outcome:
+        """An App API call in a lane (a transactional send): never after a refusal, and never
+        repeated blindly (`app_api`: a send whose fate is unknown is `outcome_unknown`)."""
+        if self.halted is not None:
+            return await self.halted
+        try:
+            app = self.client.app()
+        except ValueError as error:  # no api_key: the send cannot be made here
+            return Outcome(kind="rejected", code="missing_api_key", message=str(error))
+        return (await app.send_prepared(dict(request.json or {}))).outcome
 
     async def request(
         self, request: Request, content: bytes | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import ipaddress
 import os
 from enum import StrEnum
@@ -113,6 +114,14 @@ def _check_base_url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
+class TransactionalTrigger(BaseModel):
+    """What a track event of this name sends: a transactional message (SPEC 10)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message_id: int | str = Field(description="the transactional message's id or trigger name")
+
+
 class CustomerIoConfig(BaseModel):
     """What a user configures for one Customer.io workspace."""
 
@@ -172,6 +181,22 @@ class CustomerIoConfig(BaseModel):
     track_api_base_url: str | None = None
     app_api_base_url: str | None = None
     pipelines_api_base_url: str | None = None
+    transactional: dict[str, TransactionalTrigger] = Field(
+        default_factory=dict,
+        description='track event name -> transactional message, e.g. {"Order Completed": '
+        '{"message_id": 7}}: the event also sends that message to its person (needs api_key)',
+    )
+
+    @field_validator("transactional", mode="before")
+    @classmethod
+    def _map_as_json_text(cls, value: Any) -> Any:
+        # A form posts text: the map may come as the JSON of the object.
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError:
+                raise ValueError("must be a JSON object of event name -> {message_id}") from None
+        return value
 
     @field_validator("region", mode="before")
     @classmethod

@@ -23,7 +23,7 @@ from .operations import Mapped, Refused
 from .outcomes import Outcome
 from .pacing import PacerFactory
 from .pipelines import map_pipelines
-from .render import render_preview
+from .render import render_preview, render_v1
 from .routes import render_pipelines_call
 
 KEY = "customer_io"
@@ -159,18 +159,26 @@ class CustomerIoDestination:
                 message=mapped.message,
                 warnings=list(mapped.warnings),
             )
-        if self.config.pipelines:
-            base = self.config.pipelines_base_url
-            requests = [render_pipelines_call(op) for op in mapped.operations]
+        config = self.config
+        if config.pipelines:
+            base = config.pipelines_base_url
+            requests = [
+                render_pipelines_call(op) if op.action == "pipelines" else render_v1(op)
+                for op in mapped.operations
+            ]
         else:
-            base = self.config.track_base_url
-            requests = [render_preview(op, api or self.config.api) for op in mapped.operations]
+            base = config.track_base_url
+            requests = [render_preview(op, api or config.api) for op in mapped.operations]
         return Preview(
             message_id=mapped.message_id,
             outcome="ready",
             warnings=list(mapped.warnings),
             requests=[
-                PreviewRequest(method=r.method, url=base + r.path, json_body=r.json)
+                PreviewRequest(
+                    method=r.method,
+                    url=(config.app_base_url if r.api == "app" else base) + r.path,
+                    json_body=r.json,
+                )
                 for r in requests
             ],
         )
@@ -263,7 +271,9 @@ class CustomerIoDestination:
 
     def _track_client(self) -> TrackClient:
         if self._client is None:
-            self._client = TrackClient(self.config, self._transport, self._request_pacers)
+            self._client = TrackClient(
+                self.config, self._transport, self._request_pacers, self._app_transport
+            )
         return self._client
 
     async def aclose(self) -> None:

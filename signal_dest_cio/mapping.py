@@ -197,7 +197,41 @@ def _map_track(ctx: MappingContext, event: TrackEvent) -> list[Operation]:
     if traits is not None and ctx.person is not None:
         operations.insert(0, _identify(ctx, traits))
     operations.append(_activity(ctx, "event", ctx.name(name), event.properties))
+    trigger = ctx.config.transactional.get(name)
+    if trigger is not None:
+        send = transactional_send(ctx, event, trigger.message_id)
+        if send is not None:
+            operations.append(send)
     return operations
+
+
+def transactional_send(
+    ctx: MappingContext, event: TrackEvent, message_id: int | str
+) -> Operation | None:
+    """The send a track event named in the `transactional` map triggers (SPEC 10): to its
+    person, its properties as `message_data`; without a person or an address, a warning."""
+    person = ctx.person
+    if person is None:
+        ctx.warnings.append("transactional_skipped:anonymous")
+        return None
+    to = next(
+        (
+            value.strip()
+            for source in (event.traits, event.context.traits, event.properties)
+            if isinstance(value := source.get("email"), str) and value.strip()
+        ),
+        person.value if person.key == "email" else None,
+    )
+    if to is None:
+        ctx.warnings.append("transactional_skipped:no_email")
+        return None
+    body = {
+        "transactional_message_id": message_id,
+        "to": to,
+        "identifiers": person.identifiers,
+        "message_data": dict(event.properties),
+    }
+    return Operation("send_email", person=person, attributes=body)
 
 
 # Keys of a product event's properties that identify, never describe, the person.

@@ -24,6 +24,7 @@ Action = Literal[
     "object_delete",
     "delete_relationships",  # person: drop the relationship to the object named
     "report_metric",  # POST /api/v1/metrics: `attributes` is the body (no v2 item)
+    "send_email",  # App API POST /v1/send/email: `attributes` is the body (SPEC 10)
     "pipelines",  # a Data Pipelines call: `name` is its type, `attributes` its body
 ]
 

@@ -60,8 +60,9 @@ def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
     secondary = next((op.secondary for op in checked.operations if op.secondary), None)
     body = {**common, **_specific(event, checked)}
     calls.append(_call(event.type, body, person, anonymous, secondary))
+    calls += [op for op in checked.operations if op.action == "send_email"]
     for call in calls:
-        if len(call.data_json or b"") > MAX_CALL_BYTES:
+        if call.action == "pipelines" and len(call.data_json or b"") > MAX_CALL_BYTES:
             return Refused(
                 "rejected",
                 "payload_too_large",

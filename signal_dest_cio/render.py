@@ -23,7 +23,8 @@ MAX_ITEM_BYTES = 32 * 1024  # what Customer.io takes as one v2 item
 # entity endpoint, one item; in v2 mode an oversized one has nothing to fall back to.
 _OBJECT_ACTIONS = frozenset({"object_identify", "object_identify_anonymous", "object_delete"})
 # What has no v2 item: it is a v1 request in both modes.
-_V1_ONLY_ACTIONS = frozenset({"report_metric"})
+_V1_ONLY_ACTIONS = frozenset({"report_metric", "send_email"})
+SEND_EMAIL_PATH = "/v1/send/email"
 _METRIC_FIELDS = ("delivery_id", "metric")
 
 
@@ -39,6 +40,7 @@ class Request:
     method: str
     path: str
     json: JsonObject | None = None
+    api: str = "track"  # "app": the App API (its host, its Bearer key, its pace)
 
 
 def _without_none(*pairs: tuple[str, Any]) -> JsonObject:
@@ -114,6 +116,8 @@ def render_v1(op: Operation) -> Request:
         if action == "screen" and op.anonymous_id:
             body["anonymous_id"] = op.anonymous_id
         return Request("POST", _customer(op.person, "/events"), body)
+    if action == "send_email":  # an App API call, in the event's lane
+        return Request("POST", SEND_EMAIL_PATH, dict(op.attributes or {}), api="app")
     if action == "report_metric":
         return Request("POST", METRICS_PATH, _metric_body(op))
     if action == "add_device":

@@ -63,6 +63,8 @@ def track_v2_step(op: Operation) -> Step:
 
 
 def pipelines_step(op: Operation) -> Step:
+    if op.action != "pipelines":  # a transactional send: the App API, in the lane
+        return None, _direct(op)
     body = op.data_json or compact_json(op.attributes or {})  # encoded once, by the mapper
     if op.name == "alias":  # the batch does not take aliases
         return None, (Request("POST", PIPELINES_ALIAS_PATH, op.attributes), body)
