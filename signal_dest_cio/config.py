@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import ipaddress
+import json
 import os
 from enum import StrEnum
 from typing import Any, Literal
