@@ -168,6 +168,13 @@ class CustomerIoConfig(BaseModel):
         json_schema_extra=SECRET,
     )
     region: Region = Field(title="Region", description="Workspace data center: us or eu")
+    reporting_webhook_signing_key: SecretStr | None = Field(
+        default=None,
+        title="Reporting webhook signing key",
+        description="the signing key of this workspace's Reporting Webhooks (SPEC 9), so the "
+        "host accepts the webhooks Customer.io sends back",
+        json_schema_extra=SECRET,
+    )
 
     convert_timestamps: bool = True
     page_name: Literal["url", "name"] = "url"
@@ -237,7 +244,12 @@ class CustomerIoConfig(BaseModel):
 
     def secret_values(self) -> tuple[str, ...]:
         """Every key this config holds, in clear (to scrub them from anything shown)."""
-        keys = (self.tracking_api_key, self.api_key, self.cdp_api_key)
+        keys = (
+            self.tracking_api_key,
+            self.api_key,
+            self.cdp_api_key,
+            self.reporting_webhook_signing_key,
+        )
         return tuple(key.get_secret_value() for key in keys if key is not None)
 
     @property

@@ -27,7 +27,7 @@ from .render import render_preview, render_v1
 from .routes import render_pipelines_call
 
 KEY = "customer_io"
-SECRET_FIELDS = ("tracking_api_key", "api_key", "cdp_api_key")
+SECRET_FIELDS = ("tracking_api_key", "api_key", "cdp_api_key", "reporting_webhook_signing_key")
 
 
 @cache

@@ -146,7 +146,11 @@ def test_secret_fields_are_the_schema_secret_fields() -> None:
         name for name, prop in config_schema()["properties"].items() if prop.get("x-secret")
     }
     catalog_secrets = {key for key, field in catalog_fields().items() if field["type"] == "secret"}
-    assert catalog_secrets == schema_secrets == {"tracking_api_key", "api_key", "cdp_api_key"}
+    assert (
+        catalog_secrets
+        == schema_secrets
+        == {"tracking_api_key", "api_key", "cdp_api_key", "reporting_webhook_signing_key"}
+    )
 
 
 def test_region_options_are_exactly_us_and_eu() -> None:

@@ -129,7 +129,11 @@ def test_json_schema_marks_secret_fields_and_only_them() -> None:
     properties = config_schema()["properties"]
     secret = {name for name, field in properties.items() if field.get("x-secret")}
     write_only = {name for name, field in properties.items() if field.get("writeOnly")}
-    assert secret == write_only == {"tracking_api_key", "api_key", "cdp_api_key"}
+    assert (
+        secret
+        == write_only
+        == {"tracking_api_key", "api_key", "cdp_api_key", "reporting_webhook_signing_key"}
+    )
     assert properties["api_key"]["format"] == "password"
 
 

@@ -6,6 +6,8 @@ body is read past its cap.
 - Ingestion (`POST /v1/events`): the signature headers must be there and the
   timestamp fresh before the body is read (401 at once); the body is at most
   `MAX_EVENTS_BODY_BYTES`. The HMAC itself needs the whole body; the route checks it.
+- Reporting webhooks (`POST /v1/sources/...`): `X-CIO-Timestamp` and `X-CIO-Signature`
+  there and fresh before the body is read; at most `MAX_SOURCE_BODY_BYTES`.
 - Anything else: at most `MAX_OTHER_BODY_BYTES`.
 
 A declared `Content-Length` over the cap is a 413 before reading; a chunked body is
@@ -21,6 +23,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRefused, check_headers
 from .auth import SignatureError, bearer_matches, check_timestamp
 from .errors import error_response
 
@@ -29,6 +32,8 @@ MAX_ADMIN_BODY_BYTES = 1024 * 1024
 MAX_OTHER_BODY_BYTES = 64 * 1024
 ADMIN_PREFIX = "/v1/admin"
 EVENTS_PATH = "/v1/events"
+SOURCES_PREFIX = "/v1/sources/"
+MAX_SOURCE_BODY_BYTES = 1024 * 1024  # a webhook with its message body included
 
 
 class BodyTooLarge(HTTPException):
@@ -78,6 +83,17 @@ class RequestGuard:
                 await _refuse(scope, receive, send, 401, error.code, error.message)
                 return
             limit = MAX_EVENTS_BODY_BYTES
+        elif path.startswith(SOURCES_PREFIX) and scope["method"] == "POST":
+            try:  # a reporting webhook: its signature headers, before its body
+                check_headers(
+                    headers.get(TIMESTAMP_HEADER),
+                    headers.get(SIGNATURE_HEADER),
+                    self.now_ms() / 1000,
+                )
+            except WebhookRefused as refused:
+                await _refuse(scope, receive, send, 401, refused.code, refused.message)
+                return
+            limit = MAX_SOURCE_BODY_BYTES
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await _refuse(
