@@ -71,7 +71,10 @@ function cell(row, text, className) {
 function describe(input) {
   if (!input || typeof input !== "object") return "";
   const what = input.event || input.name || "";
-  return what ? input.type + " · " + what : String(input.type || "");
+  const source = input.context && input.context.source;
+  const from = source && source.type === "customer_io_reporting_webhook"
+    ? " (from Customer.io " + source.integration_id + ")" : "";
+  return (what ? input.type + " · " + what : String(input.type || "")) + from;
 }
 
 function render(groups) {
