@@ -1,4 +1,5 @@
-"""A local stand-in for Customer.io's Track API (both regions) and its App API key check.
+"""A local stand-in for Customer.io (both regions): the Track API, the Data Pipelines API,
+the App API (attributes, transactional email) and reporting webhooks out.
 
 Needs the `host` extra (FastAPI, uvicorn). The destination never imports this
 package, and this package never imports the destination's mapper or client.
@@ -6,7 +7,7 @@ package, and this package never imports the destination's mapper or client.
 
 from .app import create_app
 from .faults import Fault
-from .records import Workspace
+from .records import Template, Workspace
 from .server import EmulatorUrls, run_emulator, serve_in_thread
 from .state import EmulatorState
 from .workspaces import default_state, load_workspaces
@@ -15,6 +16,7 @@ __all__ = [
     "EmulatorState",
     "EmulatorUrls",
     "Fault",
+    "Template",
     "Workspace",
     "create_app",
     "default_state",

@@ -1,4 +1,5 @@
-"""One region's Track API (v1 and v2), the region lookup and the App API check, over shared state.
+"""One region's Track API (v1 and v2) and region lookup, over shared state; the App API
+(`app_api.py`) and the Data Pipelines API (`pipelines.py`) join it on the same app.
 
 Authentication is HTTP Basic `site_id:track_api_key`. A workspace of the other
 region is refused the way Customer.io refuses it: an EU workspace calling the US
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..config import TRACK_URLS, Region
 from . import notes
+from .app_api import app_api
 from .inspection import inspection_router
 from .middleware import NOTE_KEY, EmulatorMiddleware
 from .pipelines import pipelines
@@ -165,6 +167,7 @@ def create_app(state: EmulatorState, region: RegionName, *, other_region_url: st
     app.add_exception_handler(Answer, _answer)
     app.include_router(inspection_router(state))
     app.include_router(track)
+    app.include_router(app_api)
     app.include_router(pipelines)
     return app
 
@@ -367,30 +370,3 @@ def _v1_relationships(
         if key is not None and isinstance(entry, dict):
             links.append((key, dict(entry.get("relationship_attributes") or {})))
     return links
-
-
-@track.get("/v1/workspaces")
-async def app_api_workspaces(request: Request) -> Response:
-    """The one App API call the destination's check makes: a cheap read needing the key."""
-    host = _host(request)
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    workspace = host.state.workspace_for_app_key(key) if scheme.lower() == "bearer" else None
-    if workspace is None or workspace.region != host.region:
-        return JSONResponse({"errors": [{"detail": "Unauthorized request"}]}, 401)
-    note = request.scope.get(NOTE_KEY)
-    if isinstance(note, dict):
-        note["site_id"] = workspace.site_id
-    summary = host.state.workspace_view(workspace.site_id)
-    return JSONResponse(
-        {
-            "workspaces": [
-                {
-                    "id": summary["environment_id"],
-                    "name": workspace.site_id,
-                    "messages_sent": 0,
-                    "billable_messages_sent": 0,
-                    "people": summary["people"],
-                }
-            ]
-        }
-    )

@@ -26,11 +26,13 @@ def run_command(args: argparse.Namespace, prog: str = "signal-cio") -> int:
         keys = f"the demo keys, as in {DEMO_KEYS}"
 
     def announce(urls: EmulatorUrls) -> None:
-        print("Customer.io emulator: Track API v1/v2, region lookup, App API key check")
+        print("Customer.io emulator: Track API v1/v2, region lookup, Pipelines, App API")
         print(f"  US  {urls.us}")
         print(f"  EU  {urls.eu}")
         for workspace in state.workspaces:
-            print(f"  workspace {workspace.site_id} ({workspace.region.upper()})")
+            templates = ", ".join(f"{t.id} {t.name}" for t in workspace.transactional_templates)
+            print(f"  workspace {workspace.site_id} ({workspace.region.upper()})", end="")
+            print(f", templates {templates}" if templates else "")
         print(f"  keys: {keys} (not printed)")
         print(f"  inspect: {urls.us}/_emulator/workspaces/<site_id>/people")
         print("  Ctrl-C stops it.", flush=True)

@@ -12,14 +12,16 @@
 Which requests a fault hits (every given condition must hold):
 
 - `region`: "us" or "eu", the host the request came to.
-- `path_prefix` (default `/api/`, the Track API; `/v1/` aims at the App API): the
-  path starts with it.
+- `path_prefix` (default `/api/`, the Track API; `/v1/` aims at the App API and the
+  Data Pipelines calls, `/v1/send/` at transactional sends only): the path starts
+  with it.
 - `path`: the path equals it exactly, as sent (percent-encoded, no query), e.g.
   `/api/v1/customers/a%2Fb`. With `path`, `path_prefix` is not applied unless it
   is given too (and then `path` must start with it).
 - `method`: "PUT", "post", ... (case-insensitive; shown upper-case).
-- `workspace`: a site_id; only requests whose HTTP Basic credentials name it (the
-  key is not checked, and never kept). App API calls (Bearer) never match.
+- `workspace`: a site_id; only requests whose credentials name it: the HTTP Basic
+  user of a Track call (the key is not checked), a Data Pipelines key or an App API
+  Bearer key of that workspace (looked up, never kept).
 - `body_contains`: the raw request body (UTF-8) contains this text, e.g. a person's
   id, to fail just the one v2 batch that carries them.
 

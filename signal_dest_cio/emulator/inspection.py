@@ -10,6 +10,10 @@ No Track credentials, loopback callers only, and never a key in an answer:
     GET    /_emulator/workspaces/{site_id}/objects             {"objects": [...]} from group calls
     GET    /_emulator/workspaces/{site_id}/deliveries          {"deliveries": [...]} with the
                                                                metrics reported for each
+    GET    /_emulator/workspaces/{site_id}/sends               {"sends": [...]} transactional
+                                                               emails queued (App API)
+    POST   /_emulator/workspaces/{site_id}/reporting-webhooks  post signed reporting webhooks
+                                                               about those sends (reporting.py)
     GET    /_emulator/workspaces/{site_id}/snapshot            end state, timing-free (snapshot.py)
     GET    /_emulator/requests                                 {"requests": [...]} Track/App calls,
                                                                each with its fault and "notes"
@@ -27,7 +31,16 @@ An object is `{"object_type_id", "object_id", "attributes", "relationships":
 [{"identifiers", "relationship_attributes"}], "anonymous_relationships": [...]}` (the
 latter waiting for an identify to claim their anonymous_id); a delivery is
 `{"delivery_id", "metrics": [{"metric", "timestamp", "recipient", "reason", "href"}],
-"repeats"}`.
+"repeats"}`; a send is `{"delivery_id", "queued_at", "transactional_message_id",
+"template", "subject", "to", "identifiers", "cio_id", "message_data", "options",
+"webhooks": [{"event_id", "metric", "timestamp"}]}`.
+
+`POST .../reporting-webhooks` takes `{"url": "http://127.0.0.1:8084/...", "signing_key":
+"...", "events": [{"metric": "opened", "delivery_id": "..."}, ...]}` (or `"metric":
+"delivered"` instead of `events`: one for every send), posts each webhook in order
+to that loopback URL and answers `{"webhooks": [{"event_id", "metric", "delivery_id",
+"status"}, ...]}`; 422 `{"error", "details"}` for a bad order, a non-loopback URL or
+an unknown delivery id (nothing is posted then).
 """
 
 from __future__ import annotations
@@ -41,6 +54,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from .faults import Fault
+from .reporting import WebhookOrder, post_webhooks
 from .state import EmulatorState
 
 
@@ -52,6 +66,11 @@ def _loopback_only(request: Request) -> None:
         allowed = False
     if not allowed:
         raise HTTPException(403, "the inspection API answers loopback callers only")
+
+
+def _invalid(what: str, error: ValidationError) -> JSONResponse:
+    details = [{"loc": e["loc"], "msg": e["msg"]} for e in error.errors()]
+    return JSONResponse({"error": what, "details": details}, 422)
 
 
 def inspection_router(state: EmulatorState) -> APIRouter:
@@ -94,6 +113,24 @@ def inspection_router(state: EmulatorState) -> APIRouter:
     async def deliveries(site_id: str) -> dict[str, Any]:
         return {"deliveries": state.deliveries_view(site(site_id))}
 
+    @router.get("/workspaces/{site_id}/sends")
+    async def sends(site_id: str) -> dict[str, Any]:
+        return {"sends": state.sends_view(site(site_id))}
+
+    @router.post("/workspaces/{site_id}/reporting-webhooks")
+    async def reporting_webhooks(site_id: str, request: Request) -> Response:
+        site_id = site(site_id)
+        try:
+            order = WebhookOrder.model_validate_json(await request.body())
+            made = state.reporting_webhooks(
+                site_id, order.signing_key, order.events, metric=order.metric
+            )
+        except ValidationError as error:
+            return _invalid("invalid reporting webhook order", error)
+        except ValueError as error:
+            return JSONResponse({"error": str(error), "details": []}, 422)
+        return JSONResponse({"webhooks": await post_webhooks(order.url, made)})
+
     @router.get("/workspaces/{site_id}/snapshot")
     async def snapshot(site_id: str) -> dict[str, Any]:
         return state.snapshot(site(site_id))
@@ -111,8 +148,7 @@ def inspection_router(state: EmulatorState) -> APIRouter:
         try:
             fault = Fault.model_validate_json(await request.body())
         except ValidationError as error:
-            details = [{"loc": e["loc"], "msg": e["msg"]} for e in error.errors()]
-            return JSONResponse({"error": "invalid fault", "details": details}, 422)
+            return _invalid("invalid fault", error)
         state.faults.add(fault)
         return JSONResponse({"faults": state.faults.pending()}, 201)
 

@@ -1,12 +1,13 @@
 """Raw ASGI middleware: keep paths percent-encoded, log Track requests, play faults.
 
-Each Track/App request gets one log record (`GET /_emulator/requests`): `time`,
+Each Track/App/Pipelines request gets one log record (`GET /_emulator/requests`): `time`,
 `method`, `path` (as sent), `region`, `status`, `workspace` (the site_id the app
 authenticated; None when a fault answered first), `fault` (the kind played, if
 any) and `notes` (what the state was asked to do and did not; see `notes.py`).
-A fault is chosen from the request's region, method, path, the site_id its Basic
-credentials name and, only while a pending fault has `body_contains`, its body:
-the body is then read first and replayed to the app unchanged.
+A fault is chosen from the request's region, method, path, the site_id its
+credentials name (Basic, or an App API Bearer key) and, only while a pending fault
+has `body_contains`, its body: the body is then read first and replayed to the app
+unchanged.
 
 How a fault looks to the client, by how the emulator runs:
 
@@ -110,9 +111,16 @@ class EmulatorMiddleware:
             self.state.log_request(record)
 
     def _site_of(self, scope: Scope) -> str | None:
-        """The site_id the request's Basic credentials name: the user of a Track call, the
-        workspace of a Data Pipelines key (whose user is the key: never kept)."""
-        user = _basic_user(scope)
+        """The site_id the request's credentials name: the Basic user of a Track call, the
+        workspace of a Data Pipelines key (Basic user) or of an App API key (Bearer).
+        Keys are only looked up, never kept."""
+        header = _authorization(scope)
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() == "bearer":
+            workspace = self.state.workspace_for_app_key(key.strip())
+            return workspace.site_id if workspace else None
+        given = basic_credentials(header)
+        user = given[0] if given else None
         if user is None or self.state.workspace(user) is not None:
             return user
         found = self.state.workspace_for_cdp_key(user)
@@ -151,13 +159,12 @@ async def _answer_status(fault: Fault, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _basic_user(scope: Scope) -> str | None:
-    """The site_id the request's Basic credentials name; the key is dropped at once."""
+def _authorization(scope: Scope) -> str:
     for name, value in scope.get("headers") or []:
         if name.lower() == b"authorization":
-            given = basic_credentials(value.decode("latin-1"))
-            return given[0] if given else None
-    return None
+            text: str = value.decode("latin-1")
+            return text
+    return ""
 
 
 async def _buffered(receive: Receive) -> tuple[bytes, Receive]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import notes
-from .records import Activity, Delivery, JsonObject, Person, Ref, StoredObject
+from .records import Activity, Delivery, JsonObject, Person, Ref, Send, StoredObject
 
 
 @dataclass(slots=True)
@@ -14,6 +14,7 @@ class WorkspaceData:
     anonymous: list[Activity] = field(default_factory=list)
     objects: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)  # by delivery_id
+    sends: dict[str, Send] = field(default_factory=dict)  # transactional, by delivery_id
     seen_event_ids: set[str] = field(default_factory=set)
     duplicates: int = 0
     merges: list[JsonObject] = field(default_factory=list)

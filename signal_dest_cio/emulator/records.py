@@ -1,4 +1,4 @@
-"""What an emulated workspace holds: people, their devices and activity, objects.
+"""What an emulated workspace holds: people, their devices and activity, objects, sends.
 
 Plain data with a JSON view each; the rules that change them live in `state.py`.
 """
@@ -15,6 +15,16 @@ JsonObject = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
+class Template:
+    """A transactional message of the workspace: `POST /v1/send/email` names it by `id`,
+    or by its trigger `name` (case-insensitive)."""
+
+    id: int
+    name: str
+    subject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Workspace:
     """One Customer.io workspace the emulator serves; keys never show in its repr."""
 
@@ -23,6 +33,16 @@ class Workspace:
     app_api_key: str = field(repr=False)
     region: RegionName
     cdp_api_key: str | None = field(default=None, repr=False)  # the Data Pipelines API key
+    transactional_templates: tuple[Template, ...] = ()
+
+    def template(self, named: int | str) -> Template | None:
+        """The template a `transactional_message_id` names: an id (a number, or a string
+        of digits), else a trigger name, case-insensitively."""
+        text = str(named).strip()
+        if text.isdigit():  # trigger names are never all digits (workspaces.py checks)
+            return next((t for t in self.transactional_templates if t.id == int(text)), None)
+        wanted = text.casefold()
+        return next((t for t in self.transactional_templates if t.name.casefold() == wanted), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,4 +200,40 @@ class Delivery:
             "delivery_id": self.delivery_id,
             "metrics": [reported.view(name) for name, reported in self.metrics.items()],
             "repeats": self.repeats,
+        }
+
+
+@dataclass(slots=True)
+class Send:
+    """A transactional email the workspace queued (`POST /v1/send/email`).
+
+    `identifiers` are as the request gave them; `cio_id` names the person it went to
+    (who may have changed, or gone, since). `webhooks` lists the reporting webhooks
+    the emulator made for it: `{"event_id", "metric", "timestamp"}`.
+    """
+
+    delivery_id: str
+    queued_at: int
+    template: Template
+    to: str
+    identifiers: dict[str, str]
+    cio_id: str
+    subject: str  # the template's, or the request's override, rendered
+    message_data: JsonObject = field(default_factory=dict)
+    options: JsonObject = field(default_factory=dict)  # the schema's other fields, as given
+    webhooks: list[JsonObject] = field(default_factory=list)
+
+    def view(self) -> JsonObject:
+        return {
+            "delivery_id": self.delivery_id,
+            "queued_at": self.queued_at,
+            "transactional_message_id": self.template.id,
+            "template": self.template.name,
+            "subject": self.subject,
+            "to": self.to,
+            "identifiers": dict(self.identifiers),
+            "cio_id": self.cio_id,
+            "message_data": self.message_data,
+            "options": self.options,
+            "webhooks": list(self.webhooks),
         }

@@ -29,6 +29,8 @@ Order matters the way it does at Customer.io, which applies calls as they arrive
   remembered, so a resent event of the deleted person is still a duplicate.
 - A device token belongs to whoever it was last added to.
 - Objects, relationships (anonymous ones too) and delivery metrics: `objects.py`.
+- Transactional sends (App API) create the person an unknown id or email names:
+  `transactional.py`; the reporting webhooks about them: `reporting.py`.
 
 What a call was asked to do and did not (an unknown primary, an unknown
 `cio_id`, a suppressed person) is noted on its request's log record
@@ -38,93 +40,30 @@ What a call was asked to do and did not (an unknown primary, an unknown
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from . import notes, objects, views
-from .faults import FaultQueue
+from . import notes, objects, reporting, transactional
 from .people import (
-    WorkspaceData,
     apply_attributes,
     claim_anonymous,
     fold_into,
     set_identifier,
     why_no_merge,
 )
-from .records import (
-    Activity,
-    ActivityType,
-    Device,
-    JsonObject,
-    Person,
-    Ref,
-    Workspace,
-)
-from .snapshot import workspace_snapshot
+from .records import Activity, ActivityType, Device, JsonObject, Ref, Template
+from .reporting import EmailMetric, Webhook, WebhookEvent
+from .store import WorkspaceStore
 
-MAX_LOGGED_REQUESTS = 10_000
 # Body keys of an identify that are instructions or identifiers, not attributes.
 _NOT_ATTRIBUTES = frozenset(
     {"id", "email", "cio_id", "anonymous_id", "_timestamp", "_update", "cio_relationships"}
 )
 
 
-class EmulatorState:
-    """Both regions' shared state: workspaces, their people, the request log, faults."""
-
-    def __init__(
-        self, workspaces: Iterable[Workspace], *, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.workspaces = list(workspaces)
-        sites = [workspace.site_id for workspace in self.workspaces]
-        if len(set(sites)) != len(sites):
-            raise ValueError("site_id values must be unique")
-        self.clock = clock
-        self.faults = FaultQueue()
-        self._lock = threading.RLock()
-        self._data = {site: WorkspaceData() for site in sites}
-        self._requests: deque[JsonObject] = deque(maxlen=MAX_LOGGED_REQUESTS)
-        self._sequence = 0
-
-    # -- workspaces ---------------------------------------------------------------
-
-    def workspace(self, site_id: str) -> Workspace | None:
-        return next((w for w in self.workspaces if w.site_id == site_id), None)
-
-    def workspace_for_app_key(self, app_api_key: str) -> Workspace | None:
-        return next((w for w in self.workspaces if w.app_api_key == app_api_key), None)
-
-    def workspace_for_cdp_key(self, cdp_api_key: str) -> Workspace | None:
-        return next(
-            (w for w in self.workspaces if cdp_api_key and w.cdp_api_key == cdp_api_key), None
-        )
-
-    def environment_id(self, site_id: str) -> int:
-        return 1 + next(i for i, w in enumerate(self.workspaces) if w.site_id == site_id)
-
-    def _ws(self, site_id: str) -> WorkspaceData:
-        return self._data[site_id]
-
-    def _now(self) -> int:
-        return int(self.clock())
-
-    def _create(self, site_id: str, ref: Ref) -> Person:
-        data = self._ws(site_id)
-        data.created += 1
-        cio_id = f"{self.environment_id(site_id):02x}{data.created:06x}"
-        person = Person(cio_id=cio_id, created_at=self._now())
-        if ref.kind != "cio_id":
-            setattr(person, ref.kind, ref.value)
-        data.people[cio_id] = person
-        return person
-
-    def _find_or_create(self, site_id: str, ref: Ref) -> Person | None:
-        person = self._ws(site_id).find(ref)
-        if person is None and ref.kind != "cio_id":
-            person = self._create(site_id, ref)
-        return person
+class EmulatorState(WorkspaceStore):
+    """Both regions' shared state: the workspaces and their data (`store.py`, with the
+    read-only views), and the rules that change the data."""
 
     # -- people -------------------------------------------------------------------
 
@@ -349,60 +288,57 @@ class EmulatorState:
             at, given = (timestamp, True) if timestamp is not None else (self._now(), False)
             return objects.record_metric(self._ws(site_id), delivery_id, metric, at, given, details)
 
-    # -- inspection -----------------------------------------------------------------
+    # -- the App API: transactional sends, and the reporting webhooks about them ----
 
-    def people_view(self, site_id: str) -> list[JsonObject]:
+    def send_email(
+        self,
+        site_id: str,
+        ref: Ref,
+        template: Template,
+        *,
+        to: str,
+        message_data: JsonObject | None = None,
+        options: JsonObject | None = None,
+    ) -> JsonObject | None:
+        """Queue a transactional email (rules in transactional.py): the send's view, or
+        None when `ref` is a cio_id no one holds."""
         with self._lock:
-            return views.people_view(self._ws(site_id))
+            person = self._find_or_create(site_id, ref)
+            if person is None:
+                return None
+            send = transactional.record_send(
+                self._ws(site_id),
+                self.environment_id(site_id),
+                person,
+                template,
+                to=to,
+                identifiers={ref.kind: ref.value},
+                message_data=dict(message_data or {}),
+                options=dict(options or {}),
+                queued_at=self._now(),
+            )
+            return send.view()
 
-    def person_view(self, site_id: str, identifier: str) -> JsonObject | None:
-        """One person, named the way a v1 path names them (`cio_…`, an email, else an id)."""
+    def reporting_webhooks(
+        self,
+        site_id: str,
+        signing_key: str,
+        events: Sequence[WebhookEvent | dict[str, Any]] | None = None,
+        *,
+        metric: EmailMetric | None = None,
+    ) -> list[Webhook]:
+        """Signed reporting webhooks, `(headers, body)` each, ready to POST (reporting.py):
+        one per event (`{"metric", "delivery_id"}`), or `metric` for every send. Each
+        gets a fresh event id and is listed on its send. ValueError for an unknown
+        delivery id, before anything is made."""
+        asked = None if events is None else [WebhookEvent.model_validate(e) for e in events]
         with self._lock:
-            return views.person_view(self._ws(site_id), identifier)
-
-    def anonymous_view(self, site_id: str) -> list[JsonObject]:
-        with self._lock:
-            return [entry.view() for entry in self._ws(site_id).anonymous]
-
-    def objects_view(self, site_id: str) -> list[JsonObject]:
-        with self._lock:
-            return views.objects_view(self._ws(site_id))
-
-    def deliveries_view(self, site_id: str) -> list[JsonObject]:
-        with self._lock:
-            return views.deliveries_view(self._ws(site_id))
-
-    def workspace_view(self, site_id: str) -> JsonObject:
-        with self._lock:
-            workspace = self.workspace(site_id)
-            assert workspace is not None
-            return {
-                "site_id": site_id,
-                "region": workspace.region,
-                "environment_id": self.environment_id(site_id),
-            } | views.counts_view(self._ws(site_id))
-
-    def snapshot(self, site_id: str) -> JsonObject:
-        """The workspace's end state, comparable across runs however requests interleaved.
-
-        People keyed by id/email (not cio_id), no emulator clock stamps, every list
-        sorted; the full rules are in `snapshot.py`.
-        """
-        with self._lock:
-            return workspace_snapshot(self._ws(site_id))
-
-    def log_request(self, record: JsonObject) -> None:
-        with self._lock:
-            self._requests.append(record)
-
-    def request_log(self) -> list[JsonObject]:
-        with self._lock:
-            return list(self._requests)
-
-    def reset(self) -> None:
-        """Forget every person, object, event id and logged request; keep the workspaces."""
-        with self._lock:
-            self._data = {site: WorkspaceData() for site in self._data}
-            self._requests.clear()
-            self._sequence = 0
-            self.faults.clear()
+            data = self._ws(site_id)
+            made = []
+            for event in reporting.events_for(data, asked, metric):
+                now, event_id = self._now(), reporting.new_event_id(self.clock())
+                body = reporting.webhook_body(data, event, event_id, now)
+                listed = {"event_id": event_id, "metric": event.metric, "timestamp": now}
+                data.sends[event.delivery_id].webhooks.append(listed)
+                made.append(reporting.signed(body, signing_key, now))
+            return made

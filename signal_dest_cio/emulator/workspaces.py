@@ -1,7 +1,8 @@
 """The demo workspaces, and workspaces read from a JSON file.
 
 `default_state()` holds the workspace `examples/config.json` names (US) and an
-EU one (`examples/config.eu.json`); their keys are made-up placeholders.
+EU one (`examples/config.eu.json`); their keys are made-up placeholders. Both have
+the transactional templates 1 `welcome` and 7 `order_receipt`.
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .records import RegionName, Workspace
+from .records import RegionName, Template, Workspace
 from .state import EmulatorState
 
+DEMO_TEMPLATES = (
+    Template(1, "welcome", "Welcome, {{customer.first_name}}"),
+    Template(7, "order_receipt", "Your receipt for order {{message_data.order_id}}"),
+)
 DEMO_US = Workspace(
     site_id="demo-site",
     track_api_key="example-track-key-not-a-real-secret",
     app_api_key="example-app-key-not-a-real-secret",
     region="us",
     cdp_api_key="example-cdp-key-not-a-real-secret",
+    transactional_templates=DEMO_TEMPLATES,
 )
 DEMO_EU = Workspace(
     site_id="demo-site-eu",
@@ -26,6 +32,7 @@ DEMO_EU = Workspace(
     app_api_key="example-eu-app-key-not-a-real-secret",
     region="eu",
     cdp_api_key="example-eu-cdp-key-not-a-real-secret",
+    transactional_templates=DEMO_TEMPLATES,
 )
 
 
@@ -34,7 +41,8 @@ def default_state() -> EmulatorState:
 
 
 def workspace_from(entry: Any, where: str) -> Workspace:
-    """One workspace from `{site_id, track_api_key, app_api_key, region[, cdp_api_key]}`.
+    """One workspace from `{site_id, track_api_key, app_api_key, region[, cdp_api_key,
+    transactional_templates: [{"id": 7, "name": "order_receipt", "subject": "..."}]]}`.
 
     A destination config works too (`tracking_api_key`, `api_key`), so
     `--workspaces examples/config.json` serves exactly that workspace.
@@ -60,7 +68,30 @@ def workspace_from(entry: Any, where: str) -> Workspace:
         str(values["app_api_key"]),
         region,
         cdp if isinstance(cdp, str) and cdp.strip() else None,
+        templates_from(entry.get("transactional_templates", []), where),
     )
+
+
+def templates_from(entries: Any, where: str) -> tuple[Template, ...]:
+    """Templates from `[{"id": 7, "name": "order_receipt", "subject": "..."}]`: a positive
+    integer id and a trigger name each, both unique (names in any case)."""
+    if not isinstance(entries, list):
+        raise ValueError(f"{where}: transactional_templates must be a list")
+    templates: list[Template] = []
+    for index, entry in enumerate(entries):
+        at = f"{where}: transactional_templates[{index}]"
+        found = entry if isinstance(entry, dict) else {}
+        number, name, subject = found.get("id"), found.get("name"), found.get("subject", "")
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise ValueError(f"{at}: id must be a positive integer")
+        if not isinstance(name, str) or not name.strip() or name.strip().isdigit():
+            raise ValueError(f"{at}: name must be a trigger name (text, not digits)")
+        if not isinstance(subject, str):
+            raise ValueError(f"{at}: subject must be a string")
+        if any(t.id == number or t.name.casefold() == name.casefold() for t in templates):
+            raise ValueError(f"{at}: id {number} or name {name!r} is used twice")
+        templates.append(Template(number, name.strip(), subject))
+    return tuple(templates)
 
 
 def load_workspaces(path: str | Path) -> list[Workspace]:
