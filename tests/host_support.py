@@ -3,15 +3,24 @@
 `FakeCustomerIo` answers the few Track and App API calls the destination makes,
 deduplicates by the items' `id` the way Customer.io does, and fails on demand
 (statuses with Retry-After, timeouts, a revoked key).
+
+Both stores: a test that takes the `host` fixture, or the `store_backend` fixture, runs
+once on SQLite and once on PostgreSQL (SPEC 11: the same suite against both). On
+PostgreSQL, `running_host`'s `db` names a schema of its own in the test cluster
+(`postgres_server`: SIGNAL_TEST_POSTGRES, else a throwaway cluster started for the
+session): `:memory:` a fresh one, a file path the same one each time (a restart).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 import random
+import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +29,7 @@ import httpx
 import pytest
 
 from signal_dest_cio.host import ManualClock, RetryPolicy, create_app, sign
+from signal_dest_cio.host.pg_local import LocalCluster, find_binaries
 
 ADMIN_TOKEN = "admin-token-for-host-tests"
 SIGNING_SECRET = "signing-secret-for-host-tests"
@@ -27,6 +37,9 @@ SITE_ID = "site-host-1"
 TRACK_KEY = "trk-HOST-SECRET-1111"
 APP_KEY = "app-HOST-SECRET-2222"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# On PostgreSQL the vault key is a setting, never a file: the tests' one.
+PG_SECRET_KEY = "pFQG2lYbD3yCqk8wL2lJ3kGmT1c3t6V0lq0r4dGpG5w="
+POSTGRES_ENV = "SIGNAL_TEST_POSTGRES"
 # A fast pace, so the destination's own rate limit does not slow the tests.
 CONFIG: dict[str, Any] = {
     "site_id": SITE_ID,
@@ -165,6 +178,64 @@ class HostClient:
         return result
 
 
+class _Backend:
+    """Which store `running_host` opens: set per test by the `store_backend` fixture."""
+
+    postgres: str | None = None  # the cluster's URL while a PostgreSQL leg runs
+
+
+def schema_url(base: str, name: str) -> str:
+    """`base` with `name` as the search path (created if missing): a database of its own."""
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"')
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options=-csearch_path%3D{name}"
+
+
+def store_url(db: str) -> str:
+    """The `db` a test asked for, on the store of the running leg."""
+    if _Backend.postgres is None:
+        return db
+    if db == ":memory:":
+        name = "t_" + secrets.token_hex(8)
+    else:
+        name = "t_" + hashlib.sha256(db.encode()).hexdigest()[:16]
+    return schema_url(_Backend.postgres, name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the session: SIGNAL_TEST_POSTGRES, else a throwaway cluster
+    on a loopback port (initdb into a temporary directory, stopped at the end)."""
+    given = os.environ.get(POSTGRES_ENV)
+    if given:
+        yield given
+        return
+    binaries = find_binaries()
+    if binaries is None:
+        pytest.skip(
+            f"no PostgreSQL server binaries (apt-get install postgresql) and no {POSTGRES_ENV}"
+        )
+    cluster = LocalCluster(binaries)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test on each store: `running_host` opens the one of this leg."""
+    if request.param == "postgresql":
+        _Backend.postgres = request.getfixturevalue("postgres_server")
+    try:
+        yield str(request.param)
+    finally:
+        _Backend.postgres = None
+
+
 @asynccontextmanager
 async def running_host(
     transport_factory: Callable[[], httpx.AsyncBaseTransport] | None,
@@ -175,8 +246,11 @@ async def running_host(
     secret_key: str | None = None,
 ) -> AsyncIterator[HostClient]:
     clock = clock or ManualClock()
+    url = store_url(db)
+    if url != db and secret_key is None:
+        secret_key = PG_SECRET_KEY
     app = create_app(
-        db=db,
+        db=url,
         admin_token=ADMIN_TOKEN,
         signing_secret=SIGNING_SECRET,
         secret_key=secret_key,
@@ -192,6 +266,7 @@ async def running_host(
             yield HostClient(app, client, clock)
         finally:
             await app.state.host.pool.aclose()
+            app.state.host.worker.leases.release_all()  # a host stopped: others take over
             app.state.host.store.close()
 
 
@@ -202,7 +277,8 @@ def target() -> FakeCustomerIo:
 
 
 @pytest.fixture
-async def host(target: FakeCustomerIo) -> AsyncIterator[HostClient]:
-    """A running host (in-memory store) whose deliveries go to `target`."""
+async def host(target: FakeCustomerIo, store_backend: str) -> AsyncIterator[HostClient]:
+    """A running host (a fresh store: SQLite in memory, or a PostgreSQL schema) whose
+    deliveries go to `target`."""
     async with running_host(target.transport) as running:
         yield running

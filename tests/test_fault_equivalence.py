@@ -23,6 +23,9 @@ from host_support import ADMIN, HostClient, running_host
 from signal_dest_cio.emulator import EmulatorState, Fault, Workspace, create_app
 from signal_dest_cio.host import ManualClock
 
+# Every test here runs on both stores (SQLite, PostgreSQL).
+pytestmark = pytest.mark.usefixtures("store_backend")
+
 CLEAN = Workspace("equivalence-clean", "trk-EQ-CLEAN-SECRET", "app-EQ-CLEAN-SECRET", "us")
 FAULTY = Workspace("equivalence-faulty", "trk-EQ-FAULTY-SECRET", "app-EQ-FAULTY-SECRET", "us")
 BASE = "http://127.0.0.1:8010"

@@ -38,7 +38,7 @@ async def test_a_person_is_read_back_and_an_unknown_one_is_a_404() -> None:
         assert found.status_code == 200
         assert found.json()["body"]["customer"]["attributes"] == {"a": 1}
         missing = await host.http.get(f"{path}/ghost?id_type=email", headers=ADMIN)
-        assert missing.status_code == 404 and missing.json()["outcome"]["code"] == "not_found"
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         assert APP_KEY not in found.text + missing.text
         anonymous = await host.http.get(f"{path}/u1")
         assert anonymous.status_code == 401

@@ -13,6 +13,9 @@ from host_support import ADMIN, TRACK_KEY, FakeCustomerIo, HostClient, running_h
 
 from signal_dest_cio.host import ManualClock, RetryPolicy
 
+# Every test here runs on both stores (SQLite, PostgreSQL).
+pytestmark = pytest.mark.usefixtures("store_backend")
+
 
 @pytest.fixture
 def target() -> FakeCustomerIo:

@@ -20,6 +20,9 @@ from host_support import ADMIN, HostClient, running_host, track
 from signal_dest_cio.emulator import EmulatorState, Workspace, create_app
 from signal_dest_cio.host import RetryPolicy
 
+# Every test here runs on both stores (SQLite, PostgreSQL).
+pytestmark = pytest.mark.usefixtures("store_backend")
+
 US = Workspace("host-e2e-us", "trk-E2E-US-SECRET", "app-E2E-US-SECRET", "us")
 EU = Workspace("host-e2e-eu", "trk-E2E-EU-SECRET", "app-E2E-EU-SECRET", "eu")
 US_TRACK, EU_TRACK = "https://track.customer.io", "https://track-eu.customer.io"

@@ -8,7 +8,11 @@ import base64
 import threading
 
 import httpx
+import pytest
 from host_support import ADMIN, HostClient, running_host, track
+
+# Every test here runs on both stores (SQLite, PostgreSQL).
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 SLOW_SITE, FAST_SITE = "site-hangs", "site-answers"
 EVENTS = 300

@@ -12,15 +12,18 @@ import pluggy
 from fastapi import FastAPI
 
 from .api import admin, ingest
+from .app_actions import app_actions
 from .auth import new_token
 from .backoff import Clock, RetryPolicy
 from .discovery import discover_destinations, secret_fields
 from .errors import install_error_handlers
 from .guard import RequestGuard
+from .leasing import DEFAULT_LEASE_SECONDS
 from .live import router as live_router
 from .pool import DestinationPool, TransportFactory
 from .service import Host
-from .store import Store
+from .sources import sources
+from .store_api import open_store
 from .vault import Vault
 from .worker import DEFAULT_BATCH_SIZE, DeliveryWorker
 
@@ -42,6 +45,7 @@ def create_app(
     rng: random.Random | None = None,
     run_worker: bool = True,
     plugins: pluggy.PluginManager | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> FastAPI:
     """The host app. Tokens default to `SIGNAL_ADMIN_TOKEN` / `SIGNAL_SIGNING_SECRET`,
     else fresh random ones (read them from `app.state`).
@@ -50,8 +54,12 @@ def create_app(
     through (tests: `httpx.MockTransport` or the emulator through `ASGITransport`);
     without it destinations use the network. `run_worker=False` leaves delivery to
     explicit `app.state.host.worker.run_once()` / `drain()` calls.
+
+    `db` is a SQLite file (or `:memory:`), or a `postgresql://` URL: then any number of
+    host processes may share it, and `lease_seconds` is how long a worker's hold on
+    an integration lasts without renewal (how soon a dead worker's work moves on).
     """
-    store = Store(db, Vault.for_database(db, secret_key))
+    store = open_store(db, Vault.for_database(db, secret_key))
     try:
         store.check_vault()  # a lost or wrong key: refuse to start, say which
     except BaseException:
@@ -72,6 +80,7 @@ def create_app(
         batch_size=batch_size,
         poll_seconds=poll_seconds,
         rng=rng,
+        lease_seconds=lease_seconds,
     )
     host = Host(store, destinations, pool, worker)
     store.abandon_test_deliveries(worker.clock.now())  # left by a host that stopped mid-test
@@ -105,6 +114,8 @@ def create_app(
     app.include_router(admin)
     app.include_router(ingest)
     app.include_router(live_router)
+    app.include_router(sources)
+    app.include_router(app_actions)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:

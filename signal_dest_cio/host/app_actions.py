@@ -7,6 +7,9 @@
   the outcome and Customer.io's `{delivery_id, queued_at}`. A send whose fate is
   unknown is `rejected`/`outcome_unknown` (the host never repeats it on its own).
 
+Anything but `delivered` is the host's error envelope `{"error": {code, message,
+details: [{"outcome"}]}}`: 404 not found, 422 rejected, 503 retry, 409 config error.
+
 The integration's current revision supplies the App API key; nothing is stored.
 """
 
@@ -43,8 +46,16 @@ async def _run(host: Any, integration_id: str, call: Any) -> JSONResponse:
         await destination.aclose()
     data = plain(result)
     outcome = outcome_dict(data["outcome"], secrets)
+    if outcome["kind"] == "delivered":
+        return JSONResponse({"outcome": outcome, "body": data.get("body")})
+    # Anything else in the host's error envelope, the outcome among its details.
     status = 404 if outcome.get("code") == "not_found" else _STATUS.get(outcome["kind"], 502)
-    return JSONResponse({"outcome": outcome, "body": data.get("body")}, status_code=status)
+    raise ApiError(
+        status,
+        str(outcome.get("code") or outcome["kind"]),
+        str(outcome.get("message") or f"Customer.io's App API: {outcome['kind']}"),
+        [{"outcome": outcome}],
+    )
 
 
 @app_actions.get("/{integration_id}/customers/{identifier}")

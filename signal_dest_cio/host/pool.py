@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 from ..logging import redact_with
 from .configs import remember_secrets, secret_values
 from .records import Integration, Revision
-from .store import Store
+from .store_api import HostStore, PacerFactory
 
 TransportFactory = Callable[[], httpx.AsyncBaseTransport]
 
@@ -20,7 +21,7 @@ class DestinationPool:
 
     def __init__(
         self,
-        store: Store,
+        store: HostStore,
         classes: dict[str, Any],
         secret_fields: dict[str, frozenset[str]],
         transport_factory: TransportFactory | None = None,
@@ -30,6 +31,9 @@ class DestinationPool:
         self.secret_fields = secret_fields
         self.transport_factory = transport_factory
         self._live: dict[str, tuple[int, Any]] = {}
+        # Many processes on one database share each workspace's request budget through
+        # it; a destination that takes `request_pacers` is handed the store's.
+        self.request_pacers: PacerFactory | None = store.request_pacers()
 
     def lane_keys(self, destination: Any, event: Any) -> list[str]:
         """The identifiers an event touches (SPEC 4.1); a destination that cannot say
@@ -53,7 +57,10 @@ class DestinationPool:
             }
         if transport is not None:
             options["transport"] = transport
-        return self.classes[destination](config, **options)
+        cls = self.classes[destination]
+        if self.request_pacers is not None and _accepts(cls, "request_pacers"):
+            options["request_pacers"] = self.request_pacers
+        return cls(config, **options)
 
     async def current(self, integration: Integration) -> tuple[Any, Revision]:
         revision = self.store.get_revision(integration.id, integration.revision)
@@ -74,6 +81,13 @@ class DestinationPool:
         live, self._live = self._live, {}
         for _, instance in live.values():
             await instance.aclose()
+
+
+def _accepts(cls: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def outcome_dict(outcome: Any, secrets: frozenset[str]) -> dict[str, Any]:

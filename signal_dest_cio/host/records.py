@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 DELIVERY_STATUSES = ("pending", "delivered", "filtered", "dead_lettered")
 
@@ -55,6 +54,7 @@ class Delivery:
     held_by: int | None = None  # the delivery this one waits behind (SPEC 4.1)
     held_by_message_id: str | None = None
     retry_seconds: float = 0.0  # time spent waiting for its own retries (the age budget)
+    leased_by: str | None = None  # the worker that last claimed it (PostgreSQL; SPEC 11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +63,25 @@ class Accepted:
     duplicate: bool
 
 
+class Row(Protocol):
+    """A sqlite3.Row or a psycopg dict row: both are read by column name."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def keys(self) -> Any: ...
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def integration_from(row: sqlite3.Row) -> Integration:
+def _optional(row: Row, name: str) -> Any:
+    """A column only some stores have (the SQLite store keeps no delivery leases)."""
+    # sqlite3.Row iterates over values, not names: ask its keys.
+    return row[name] if name in row.keys() else None  # noqa: SIM118
+
+
+def integration_from(row: Row) -> Integration:
     return Integration(
         id=row["id"],
         name=row["name"],
@@ -82,7 +96,7 @@ def integration_from(row: sqlite3.Row) -> Integration:
     )
 
 
-def delivery_from(row: sqlite3.Row) -> Delivery:
+def delivery_from(row: Row) -> Delivery:
     return Delivery(
         id=row["id"],
         integration_id=row["integration_id"],
@@ -105,4 +119,5 @@ def delivery_from(row: sqlite3.Row) -> Delivery:
         held_by=row["held_by"],
         held_by_message_id=row["held_by_message_id"],
         retry_seconds=row["retry_seconds"],
+        leased_by=_optional(row, "leased_by"),
     )

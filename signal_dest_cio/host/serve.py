@@ -1,5 +1,6 @@
-"""`signal-cio serve`: the reference host under uvicorn, SQLite on disk; and
-`signal-cio rotate-key`, which re-seals its stored configs under a new key.
+"""`signal-cio serve`: the reference host under uvicorn, on a SQLite file or a PostgreSQL
+database (`--db postgresql://...`, any number of processes); and `signal-cio
+rotate-key`, which re-seals its stored configs under a new key.
 
 The command lines themselves are declared in `signal_dest_cio/cli.py`; this module
 is imported only when one of them runs.
@@ -21,7 +22,9 @@ from .app import ADMIN_TOKEN_ENV, SIGNING_SECRET_ENV, create_app
 from .auth import new_token
 from .backoff import RetryPolicy
 from .dbfile import DatabaseInUse
-from .store import Store
+from .leasing import DEFAULT_LEASE_SECONDS
+from .pgschema import SchemaTooNew
+from .store_api import is_postgres_url, open_store
 from .vault import KEY_ENV, Vault, VaultError
 from .worker import DEFAULT_BATCH_SIZE
 
@@ -73,9 +76,15 @@ def serve(args: argparse.Namespace) -> int:
             signing_secret=_secret_from_env(SIGNING_SECRET_ENV, "event signing secret"),
             policy=policy_from(args),
             batch_size=getattr(args, "batch_size", None) or DEFAULT_BATCH_SIZE,
+            lease_seconds=getattr(args, "lease_seconds", None) or DEFAULT_LEASE_SECONDS,
         )
-    except (DatabaseInUse, VaultError) as error:
+    except (DatabaseInUse, VaultError, SchemaTooNew) as error:
         print(f"signal-cio serve: {error}", file=sys.stderr, flush=True)
+        return 2
+    except Exception as error:
+        if not _is_database_error(error):
+            raise
+        print(f"signal-cio serve: cannot open the database: {error}", file=sys.stderr, flush=True)
         return 2
     print(f"live events: http://{args.host}:{args.port}/live#token=<admin token>", flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info")
@@ -93,14 +102,14 @@ def rotate_key(args: argparse.Namespace) -> int:
     The host must be stopped (the database's lock says so otherwise).
     """
     path: str = args.db
-    if not os.path.exists(path):
+    if not is_postgres_url(path) and not os.path.exists(path):
         print(f"signal-cio rotate-key: no database at {path}", file=sys.stderr)
         return 2
     new_key = os.environ.get(NEW_KEY_ENV) or Fernet.generate_key().decode()
     try:
         new = Vault(new_key)
-        store = Store(path, Vault.for_database(path))
-    except (DatabaseInUse, VaultError) as error:
+        store = open_store(path, Vault.for_database(path))
+    except (DatabaseInUse, VaultError, SchemaTooNew) as error:
         print(f"signal-cio rotate-key: {error}", file=sys.stderr)
         return 2
     try:
@@ -110,7 +119,7 @@ def rotate_key(args: argparse.Namespace) -> int:
         return 2
     finally:
         store.close()
-    if os.environ.get(KEY_ENV):
+    if os.environ.get(KEY_ENV) or is_postgres_url(path):
         where = f"set {KEY_ENV} to the new key before the next start"
         if not os.environ.get(NEW_KEY_ENV):
             where += f": {new_key}"
@@ -119,6 +128,11 @@ def rotate_key(args: argparse.Namespace) -> int:
         where = f"the key file {Vault.key_path(path)} now holds the new key"
     print(f"re-sealed {count} stored config(s); {where}", flush=True)
     return 0
+
+
+def _is_database_error(error: Exception) -> bool:
+    """psycopg's errors (unreachable server, bad password), without importing it for SQLite."""
+    return type(error).__module__.startswith(("psycopg", "psycopg_pool"))
 
 
 def _replace_key_file(path: str, key: str) -> None:

@@ -21,7 +21,7 @@ from .intake import message_id as message_id_of
 from .pool import DestinationPool, outcome_dict, plain
 from .records import Delivery, Integration, Revision
 from .settle import settle
-from .store import StaleRevision, Store
+from .store_api import HostStore, StaleRevision
 from .worker import DeliveryWorker
 
 MAX_REVISION_RETRIES = 5
@@ -68,7 +68,7 @@ def iso(seconds: float | None) -> str | None:
 class Host:
     def __init__(
         self,
-        store: Store,
+        store: HostStore,
         destinations: dict[str, Any],
         pool: DestinationPool,
         worker: DeliveryWorker,

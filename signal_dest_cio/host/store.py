@@ -3,7 +3,9 @@
 Every write commits before it returns, so an event acknowledged with a 202 is
 on disk (WAL, synchronous=FULL). One connection serves the whole process (the
 admin API on the server's loop and the delivery worker on its own thread), behind
-one lock; the host is one process, and its worker is the only one delivering.
+one lock; the host is one process (the file lock says so), and its worker is the
+only one delivering, so leases and the worker registry live in memory
+(`local_leases.py`). For many processes, see `pgstore.py`.
 """
 
 from __future__ import annotations
@@ -11,41 +13,30 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import IO, Any
 
 from .dbfile import hold_lock, is_file_database, make_private
+from .local_leases import LocalLeases
 from .records import (
-    DELIVERY_STATUSES,
     Accepted,
     Delivery,
     Integration,
     Revision,
-    delivery_from,
     integration_from,
 )
 from .schema import create_schema
+from .sqlite_deliveries import SqliteDeliveries
+from .store_api import Lease, PacerFactory, StaleRevision
+from .store_common import (
+    dumps,
+)
 from .vault import Vault
 
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+__all__ = ["SqliteStore", "StaleRevision", "Store"]
 
 
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-class StaleRevision(Exception):
-    """A revision built on one that is no longer current."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__(f"the current revision is {current}")
-        self.current = current
-
-
-class Store:
+class SqliteStore(SqliteDeliveries):
     def __init__(self, path: str, vault: Vault | None = None) -> None:
         self.path = path
         self.vault = vault or Vault.for_database(path)
@@ -56,6 +47,7 @@ class Store:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._leases = LocalLeases()
         with self._lock:
             if path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -69,21 +61,6 @@ class Store:
             if self._lock_file is not None:
                 self._lock_file.close()  # releases the database for another process
                 self._lock_file = None
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
 
     # -- integrations and revisions -------------------------------------------------
 
@@ -201,11 +178,19 @@ class Store:
                 (int(enabled), now, integration_id),
             )
 
-    def set_paused(self, integration_id: str, reason: dict[str, Any] | None, now: float) -> None:
+    def set_paused(
+        self,
+        integration_id: str,
+        reason: dict[str, Any] | None,
+        now: float,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
         with self._transaction() as db:
+            self._leases.check(lease)
             db.execute(
                 "UPDATE integrations SET paused = ?, updated_at = ? WHERE id = ?",
-                (_dumps(reason), now, integration_id),
+                (dumps(reason), now, integration_id),
             )
 
     # -- events -----------------------------------------------------------------------
@@ -267,202 +252,35 @@ class Store:
         assert found is not None
         return found
 
-    # -- deliveries -------------------------------------------------------------------
+    # -- one process: leases and the registry in memory, the destination's own pacer ---
 
-    _SELECT_DELIVERY = (
-        "SELECT d.*, e.message_id, e.body, he.message_id AS held_by_message_id"
-        " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
-        " LEFT JOIN deliveries h ON h.id = d.held_by LEFT JOIN events he ON he.seq = h.event_seq"
-    )
+    def claim_lease(self, integration_id: str, owner: str, seconds: float) -> Lease | None:
+        return self._leases.claim(integration_id, owner, seconds)
 
-    def due_deliveries(
-        self, integration_id: str, now: float, limit: int, after_seq: int = 0
-    ) -> list[Delivery]:
-        """Pending deliveries that are due, in ingestion order, from after `after_seq`."""
-        rows = self._rows(
-            f"{self._SELECT_DELIVERY} WHERE d.integration_id = ? AND d.status = 'pending'"
-            " AND d.test = 0 AND d.next_attempt_at <= ? AND d.event_seq > ?"
-            " ORDER BY d.event_seq LIMIT ?",
-            (integration_id, now, after_seq, limit),
-        )
-        return [delivery_from(row) for row in rows]
+    def renew_lease(self, lease: Lease, seconds: float) -> bool:
+        return self._leases.renew(lease, seconds)
 
-    def waiting_deliveries(
-        self, integration_id: str, now: float, after_seq: int, upto_seq: int
-    ) -> list[Delivery]:
-        """Pending deliveries not due yet (a retry, or held), ingested in (after, upto]."""
-        rows = self._rows(
-            f"{self._SELECT_DELIVERY} WHERE d.integration_id = ? AND d.status = 'pending'"
-            " AND d.test = 0 AND d.next_attempt_at > ? AND d.event_seq > ? AND d.event_seq <= ?"
-            " ORDER BY d.event_seq",
-            (integration_id, now, after_seq, upto_seq),
-        )
-        return [delivery_from(row) for row in rows]
+    def release_lease(self, lease: Lease) -> None:
+        self._leases.release(lease)
 
-    def next_due_at(self, integration_ids: Sequence[str]) -> float | None:
-        if not integration_ids:
-            return None
-        marks = ",".join("?" * len(integration_ids))
-        rows = self._rows(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND test = 0"
-            f" AND integration_id IN ({marks})",
-            list(integration_ids),
-        )
-        value = rows[0][0]
-        return None if value is None else float(value)
+    def mark_claimed(self, lease: Lease, delivery_ids: Sequence[int]) -> None:
+        """Nothing to write: no other process could take these deliveries over."""
 
-    def save_deliveries(self, deliveries: Iterable[Delivery], now: float) -> None:
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE deliveries SET status = ?, attempts = ?, queued_at = ?,"
-                " next_attempt_at = ?, outcome = ?, requests = ?, response_status = ?,"
-                " revision = ?, history = ?, lane_keys = ?, held_by = ?, retry_seconds = ?,"
-                " updated_at = ? WHERE id = ?",
-                [
-                    (
-                        d.status,
-                        d.attempts,
-                        d.queued_at,
-                        d.next_attempt_at,
-                        _dumps(d.outcome),
-                        _dumps(d.requests),
-                        d.response_status,
-                        d.revision,
-                        _dumps(d.history),
-                        _dumps(d.lane_keys),
-                        d.held_by,
-                        d.retry_seconds,
-                        now,
-                        d.id,
-                    )
-                    for d in deliveries
-                ],
-            )
+    def heartbeat(self, owner: str, seconds: float) -> None:
+        self._leases.heartbeat(owner, seconds)
 
-    def release_held(self, blocker_ids: Sequence[int], now: float, dead: Sequence[int]) -> None:
-        """Whatever waits behind these deliveries (now settled) is due again.
+    def live_workers(self) -> list[str]:
+        return self._leases.live_workers()
 
-        Behind a dead letter (`dead`), the release is written into the held event's
-        history, naming the delivery and message that were given up on.
-        """
-        if not blocker_ids:
-            return
-        marks = ",".join("?" * len(blocker_ids))
-        with self._transaction() as db:
-            rows = db.execute(
-                "SELECT d.id, d.held_by, d.history, e.message_id FROM deliveries d"
-                " JOIN deliveries h ON h.id = d.held_by JOIN events e ON e.seq = h.event_seq"
-                f" WHERE d.held_by IN ({marks}) AND d.status = 'pending'",
-                list(blocker_ids),
-            ).fetchall()
-            updates = []
-            for row in rows:
-                history = _loads(row["history"]) or []
-                if row["held_by"] in dead:
-                    history.append(
-                        {
-                            "at": now,
-                            "kind": "released",
-                            "code": "lane_released",
-                            "released_by": {
-                                "delivery_id": row["held_by"],
-                                "message_id": row["message_id"],
-                            },
-                            "message": f"{row['message_id']} was dead-lettered; "
-                            "this event no longer waits for it",
-                        }
-                    )
-                updates.append((now, _dumps(history), now, row["id"]))
-            db.executemany(
-                "UPDATE deliveries SET held_by = NULL, next_attempt_at = ?, history = ?,"
-                " updated_at = ? WHERE id = ?",
-                updates,
-            )
+    def forget_worker(self, owner: str) -> None:
+        self._leases.forget(owner)
 
-    def abandon_test_deliveries(self, now: float) -> int:
-        """Test deliveries left pending by a host that stopped mid-test: dead-lettered."""
-        entry = {
-            "at": now,
-            "kind": "rejected",
-            "code": "test_interrupted",
-            "reason": {
-                "code": "test_interrupted",
-                "message": "the host stopped before this test event had an outcome",
-            },
-        }
-        with self._transaction() as db:
-            rows = db.execute(
-                "SELECT id, history FROM deliveries WHERE test = 1 AND status = 'pending'"
-            ).fetchall()
-            db.executemany(
-                "UPDATE deliveries SET status = 'dead_lettered', history = ?, updated_at = ?"
-                " WHERE id = ?",
-                [(_dumps([*(_loads(r["history"]) or []), entry]), now, r["id"]) for r in rows],
-            )
-        return len(rows)
+    def request_pacers(self) -> PacerFactory | None:
+        return None  # the only process: the destination's own pacer is the whole budget
 
-    def get_delivery(self, integration_id: str, delivery_id: int) -> Delivery | None:
-        rows = self._rows(
-            f"{self._SELECT_DELIVERY} WHERE d.integration_id = ? AND d.id = ?",
-            (integration_id, delivery_id),
-        )
-        return delivery_from(rows[0]) if rows else None
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """Nothing to listen for: all work arrives through this process, which wakes its
+        worker itself."""
 
-    def list_deliveries(
-        self,
-        integration_id: str,
-        *,
-        status: str | None = None,
-        before_id: int | None = None,
-        limit: int = 50,
-    ) -> list[Delivery]:
-        """Newest first; `before_id` continues a page (keyset pagination)."""
-        sql = f"{self._SELECT_DELIVERY} WHERE d.integration_id = ?"
-        params: list[Any] = [integration_id]
-        if status is not None:
-            sql += " AND d.status = ?"
-            params.append(status)
-        if before_id is not None:
-            sql += " AND d.id < ?"
-            params.append(before_id)
-        rows = self._rows(sql + " ORDER BY d.id DESC LIMIT ?", [*params, limit])
-        return [delivery_from(row) for row in rows]
 
-    def counts(self, integration_id: str) -> dict[str, int]:
-        rows = self._rows(
-            "SELECT status, COUNT(*) FROM deliveries WHERE integration_id = ? GROUP BY status",
-            (integration_id,),
-        )
-        found = {status: 0 for status in DELIVERY_STATUSES}
-        found.update({row[0]: row[1] for row in rows})
-        return found
-
-    def requeue_dead_letters(
-        self,
-        integration_id: str,
-        now: float,
-        delivery_ids: Sequence[int] | None = None,
-        message_ids: Sequence[str] | None = None,
-    ) -> list[int]:
-        """Dead-lettered deliveries back to pending, with fresh attempt and age budgets."""
-        sql = (
-            "SELECT d.id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
-            " WHERE d.integration_id = ? AND d.status = 'dead_lettered'"
-        )
-        params: list[Any] = [integration_id]
-        if delivery_ids is not None or message_ids is not None:
-            ids, messages = list(delivery_ids or ()), list(message_ids or ())
-            sql += (
-                f" AND (d.id IN ({','.join('?' * len(ids))})"
-                f" OR e.message_id IN ({','.join('?' * len(messages))}))"
-            )
-            params += [*ids, *messages]
-        with self._transaction() as db:
-            chosen = [row[0] for row in db.execute(sql + " ORDER BY d.id", params)]
-            db.executemany(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, queued_at = ?,"
-                " next_attempt_at = ?, test = 0, held_by = NULL, retry_seconds = 0,"
-                " updated_at = ? WHERE id = ?",
-                [(now, now, now, delivery_id) for delivery_id in chosen],
-            )
-        return chosen
+Store = SqliteStore  # the name the host and its tests have always used

@@ -39,6 +39,14 @@ class Vault:
             return cls(key)
         if path == ":memory:" or path.startswith("file::memory:"):
             return cls(Fernet.generate_key())
+        if path.startswith(("postgresql://", "postgres://")):
+            # Many processes on many machines: the key is one setting they all share,
+            # never a file beside a database that has no file.
+            raise VaultError(
+                f"a host on PostgreSQL needs {KEY_ENV} (a Fernet key, the same on every "
+                "host process); create one with: python3 -c 'from cryptography.fernet "
+                "import Fernet; print(Fernet.generate_key().decode())'"
+            )
         return cls(_key_file(Path(path + ".key")))
 
     @staticmethod

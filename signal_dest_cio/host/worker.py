@@ -16,38 +16,47 @@ loop, for tests and tools.
 
 Deliveries are rows in the store, so a restarted host picks up where it stopped;
 an event whose attempt was cut short is sent again with the same dedup id.
+
+Many workers (host processes on one PostgreSQL database): a round runs only under
+the integration's lease (`leasing.py`), so one worker at a time walks and sends an
+integration; its settling writes are fenced by the lease.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import random
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import structlog
 
 from ..lanes import LaneBarrier
 from .backoff import Clock, RetryPolicy, SystemClock
+from .leasing import DEFAULT_LEASE_SECONDS, Leases, new_worker_id
 from .pool import DestinationPool, outcome_dict, preview_requests
 from .records import Delivery, Integration
 from .settle import hold, settle
-from .store import Store
+from .store_api import HostStore, Lease, LeaseLost
 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_POLL_SECONDS = 1.0
+STORE_THREADS = 16
 
 _log = structlog.get_logger("signal_dest_cio.host", component="worker")
 
+T = TypeVar("T")
 Hold = tuple[int, str, float]  # (delivery id, message id, next try) of a lane's head
 
 
 class DeliveryWorker:
     def __init__(
         self,
-        store: Store,
+        store: HostStore,
         pool: DestinationPool,
         *,
         policy: RetryPolicy | None = None,
@@ -55,8 +64,11 @@ class DeliveryWorker:
         batch_size: int = DEFAULT_BATCH_SIZE,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         rng: random.Random | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        worker_id: str | None = None,
     ) -> None:
         self.store = store
+        self.leases = Leases(store, worker_id or new_worker_id(), lease_seconds)
         self.pool = pool
         self.policy = policy or RetryPolicy()
         self.clock = clock or SystemClock()
@@ -74,7 +86,9 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """One round per active integration, side by side; how many deliveries were tried."""
-        done = await asyncio.gather(*(self.deliver_round(i) for i in self.active()))
+        active = self.active()
+        self.leases.beat([i.id for i in active])
+        done = await asyncio.gather(*(self.deliver_round(i) for i in active))
         return sum(done)
 
     async def drain(self, max_rounds: int = 100_000) -> None:
@@ -92,8 +106,23 @@ class DeliveryWorker:
 
     async def deliver_round(self, integration: Integration) -> int:
         """Claim due deliveries in lane order, send them, settle them; how many were tried."""
-        if not self.store.due_deliveries(integration.id, self.clock.now(), 1):
+        return await self._round(integration) or 0
+
+    async def _round(self, integration: Integration) -> int | None:
+        """A round under the integration's lease; None when another worker has it."""
+        if not await _off_loop(self.store.due_deliveries, integration.id, self.clock.now(), 1):
             return 0
+        lease = await _off_loop(self.leases.acquire, integration.id)
+        if lease is None:
+            return None
+        try:
+            return await self._leased_round(integration, lease)
+        except LeaseLost:
+            _log.warning("another worker took the integration over", integration=integration.id)
+            self.leases.lost(integration.id)
+            return None
+
+    async def _leased_round(self, integration: Integration, lease: Lease) -> int:
         try:
             destination, revision = await self.pool.current(integration)
         except Exception as error:  # e.g. a stored config the installed destination refuses
@@ -104,15 +133,13 @@ class DeliveryWorker:
                 "at": self.clock.now(),
                 "revision": integration.revision,
             }
-            self.store.set_paused(integration.id, reason, self.clock.now())
+            self.store.set_paused(integration.id, reason, self.clock.now(), lease=lease)
             return 0
-        due, touched = self._claim(integration.id, destination)
-        if touched:
-            self.store.save_deliveries(touched, self.clock.now())
+        due, touched = await _off_loop(self._prepare, integration.id, destination, lease)
         if not due:
             return len(touched)
         secrets = self.pool.secrets_of(integration.destination, revision.config)
-        outcomes = await _deliver(destination, [d.event for d in due])
+        outcomes = await self.leases.guard(lease, _deliver(destination, [d.event for d in due]))
         now = self.clock.now()
         pause: dict[str, Any] | None = None
         for delivery, outcome in zip(due, outcomes, strict=True):
@@ -134,17 +161,43 @@ class DeliveryWorker:
                     "revision": revision.number,
                     "message_id": delivery.message_id,
                 }
-        self.store.save_deliveries(due, now)
-        settled = [d for d in due if d.status != "pending"]
-        self.store.release_held(
-            [d.id for d in settled], now, [d.id for d in settled if d.status == "dead_lettered"]
-        )
-        latest = self.store.get_integration(integration.id)
-        if pause is not None and latest is not None and latest.revision == revision.number:
-            # (a revision posted while this batch was out is left to prove itself)
-            self.store.set_paused(integration.id, pause, now)
+        await _off_loop(self._write_back, integration.id, due, now, pause, revision.number, lease)
         _log_round(integration.id, due, pause)
         return len(due)
+
+    def _prepare(
+        self, integration_id: str, destination: Any, lease: Lease
+    ) -> tuple[list[Delivery], list[Delivery]]:
+        """The walk, what it changed written back, and what it chose marked as claimed."""
+        due, touched = self._claim(integration_id, destination)
+        if touched:
+            self.store.save_deliveries(touched, self.clock.now(), lease=lease)
+        if due:
+            self.store.mark_claimed(lease, [d.id for d in due])
+        return due, touched
+
+    def _write_back(
+        self,
+        integration_id: str,
+        due: list[Delivery],
+        now: float,
+        pause: dict[str, Any] | None,
+        revision: int,
+        lease: Lease,
+    ) -> None:
+        """A round's outcomes stored, what waited behind the settled ones freed, a pause."""
+        self.store.save_deliveries(due, now, lease=lease)
+        settled = [d for d in due if d.status != "pending"]
+        self.store.release_held(
+            [d.id for d in settled],
+            now,
+            [d.id for d in settled if d.status == "dead_lettered"],
+            lease=lease,
+        )
+        latest = self.store.get_integration(integration_id)
+        if pause is not None and latest is not None and latest.revision == revision:
+            # (a revision posted while this batch was out is left to prove itself)
+            self.store.set_paused(integration_id, pause, now, lease=lease)
 
     def _claim(
         self, integration_id: str, destination: Any
@@ -175,6 +228,7 @@ class DeliveryWorker:
                     break
                 holder = barrier.admit(row.lane_keys)
                 if holder is None:
+                    _note_takeover(row, self.leases.owner, now)
                     send.append(row)
                     touched.pop(row.id, None)  # saved when it is settled
                 else:
@@ -188,12 +242,18 @@ class DeliveryWorker:
         if self._thread is not None:
             return
         loop = asyncio.new_event_loop()
+        # Store calls and shared pacing run on threads of this loop (`_off_loop`): enough
+        # of them that integrations waiting on the database never queue behind each other.
+        loop.set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="signal-store")
+        )
         self._loop = loop
         self._thread = threading.Thread(
             target=loop.run_forever, name="signal-delivery-worker", daemon=True
         )
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._supervise(), loop)
+        self.store.subscribe(self.wake)  # work another process stored wakes this one too
 
     def wake(self) -> None:
         """Thread-safe: look for work now rather than at the next poll."""
@@ -223,6 +283,7 @@ class DeliveryWorker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        await asyncio.to_thread(self.leases.release_all)  # others take over at once
         await self.pool.aclose()  # its clients belong to this loop
 
     async def _supervise(self) -> None:
@@ -232,6 +293,7 @@ class DeliveryWorker:
             self._supervisor_wake.clear()
             try:
                 active = {i.id for i in self.active()}
+                await _off_loop(self.leases.beat, sorted(active))
             except Exception:
                 _log.exception("could not list integrations")
                 active = set(self._tasks)
@@ -239,6 +301,8 @@ class DeliveryWorker:
                 if task.done() or integration_id not in active:
                     task.cancel()
                     del self._tasks[integration_id]
+                    if integration_id not in active:  # paused, disabled or removed
+                        await _off_loop(self.leases.release, integration_id)
             for integration_id in active - set(self._tasks):
                 self._tasks[integration_id] = asyncio.create_task(
                     self._run_integration(integration_id), name=f"deliver-{integration_id}"
@@ -251,11 +315,14 @@ class DeliveryWorker:
             wake.clear()
             integration = self.store.get_integration(integration_id)
             if integration is None or not integration.enabled or integration.paused:
+                self.leases.release(integration_id)
                 return  # the supervisor starts it again when it is active
             try:
-                if await self.deliver_round(integration):
+                tried = await self._round(integration)
+                if tried:
                     continue
-                due = self.store.next_due_at([integration_id])
+                # Another worker's (None): look again at the next poll, in case it dies.
+                due = None if tried is None else self.store.next_due_at([integration_id])
             except Exception:
                 _log.exception("delivery round failed", integration=integration_id)
                 due = None
@@ -263,6 +330,36 @@ class DeliveryWorker:
             if due is not None:
                 delay = min(delay, max(due - self.clock.now(), 0.0))
             await _idle(wake, delay)
+
+
+async def _off_loop(function: Callable[..., T], *args: Any) -> T:
+    """Run a store call on a thread, so one integration waiting on the database never
+    stalls the others on this loop. Once started it runs to its end: a round cancelled
+    meanwhile is cancelled after the write, never halfway through or after the store
+    has been closed."""
+    future = asyncio.get_running_loop().run_in_executor(None, functools.partial(function, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
+def _note_takeover(row: Delivery, owner: str, now: float) -> None:
+    """A delivery another worker claimed and never settled: that worker stopped (or lost
+    its lease) with it in flight. It is sent again, with the same dedup id; say so."""
+    if row.leased_by is None or row.leased_by == owner:
+        return
+    row.history.append(
+        {
+            "at": now,
+            "kind": "reclaimed",
+            "code": "lease_expired",
+            "leased_by": row.leased_by,
+            "message": f"worker {row.leased_by} stopped before this event settled; sent again",
+        }
+    )
+    row.leased_by = owner
 
 
 async def _idle(wake: asyncio.Event, seconds: float) -> None:

@@ -1,0 +1,91 @@
+"""What both stores write the same way: JSON columns, history entries, delivery updates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .records import Delivery
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+# Columns a settled (or held) delivery writes back, in the order `delivery_values` gives.
+DELIVERY_COLUMNS = (
+    "status",
+    "attempts",
+    "queued_at",
+    "next_attempt_at",
+    "outcome",
+    "requests",
+    "response_status",
+    "revision",
+    "history",
+    "lane_keys",
+    "held_by",
+    "retry_seconds",
+    "updated_at",
+)
+
+
+def delivery_values(d: Delivery, now: float) -> tuple[Any, ...]:
+    return (
+        d.status,
+        d.attempts,
+        d.queued_at,
+        d.next_attempt_at,
+        dumps(d.outcome),
+        dumps(d.requests),
+        d.response_status,
+        d.revision,
+        dumps(d.history),
+        dumps(d.lane_keys),
+        d.held_by,
+        d.retry_seconds,
+        now,
+    )
+
+
+SELECT_DELIVERY = (
+    "SELECT d.*, e.message_id, e.body, he.message_id AS held_by_message_id"
+    " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+    " LEFT JOIN deliveries h ON h.id = d.held_by LEFT JOIN events he ON he.seq = h.event_seq"
+)
+
+
+def released_history(
+    history_text: str | None, blocker_id: int, blocker_message: str, dead: bool, now: float
+) -> list[dict[str, Any]]:
+    """A held delivery's history once its blocker settled: a dead letter's release is
+    written down, naming the delivery and message that were given up on."""
+    history: list[dict[str, Any]] = loads(history_text) or []
+    if dead:
+        history.append(
+            {
+                "at": now,
+                "kind": "released",
+                "code": "lane_released",
+                "released_by": {"delivery_id": blocker_id, "message_id": blocker_message},
+                "message": f"{blocker_message} was dead-lettered; "
+                "this event no longer waits for it",
+            }
+        )
+    return history
+
+
+def test_interrupted(now: float) -> dict[str, Any]:
+    return {
+        "at": now,
+        "kind": "rejected",
+        "code": "test_interrupted",
+        "reason": {
+            "code": "test_interrupted",
+            "message": "the host stopped before this test event had an outcome",
+        },
+    }
