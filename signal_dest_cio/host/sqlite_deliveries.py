@@ -21,6 +21,8 @@ from .store_common import (
     test_interrupted,
 )
 
+SAVE_SLICE = 100  # rows per transaction when a round's deliveries are saved
+
 
 class SqliteDeliveries:
     _db: sqlite3.Connection
@@ -84,12 +86,16 @@ class SqliteDeliveries:
         self, deliveries: Iterable[Delivery], now: float, *, lease: Lease | None = None
     ) -> None:
         assignments = ", ".join(f"{column} = ?" for column in DELIVERY_COLUMNS)
-        with self._transaction() as db:
-            self._leases.check(lease)
-            db.executemany(
-                f"UPDATE deliveries SET {assignments} WHERE id = ?",
-                [(*delivery_values(d, now), d.id) for d in deliveries],
-            )
+        # The rows' JSON is made before the lock is taken, and a long list is written in
+        # slices, each its own transaction: ingestion never waits behind a whole batch.
+        values = [(*delivery_values(d, now), d.id) for d in deliveries]
+        for start in range(0, len(values), SAVE_SLICE):
+            with self._transaction() as db:
+                self._leases.check(lease)
+                db.executemany(
+                    f"UPDATE deliveries SET {assignments} WHERE id = ?",
+                    values[start : start + SAVE_SLICE],
+                )
 
     def release_held(
         self,
