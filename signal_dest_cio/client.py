@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
 from .app_api import AppClient
-from .batches import MAX_BATCH_BYTES, MAX_ITEM_BYTES, Batch, Item, extra_bytes, item_errors
+from .batcher import UNSETTLED, Batcher, Submission
+from .batches import MAX_BATCH_BYTES, MAX_ITEM_BYTES, Item, extra_bytes
 from .config import CustomerIoConfig
 from .lanes import lane_groups, lane_keys
 from .operations import Mapped, Operation
@@ -35,7 +36,6 @@ __all__ = ["MAX_BATCH_BYTES", "MAX_ITEM_BYTES", "RequestPacer", "TrackClient", "
 MAX_CONCURRENT_REQUESTS = 16
 REGION_PATH = "/api/v1/accounts/region"
 USER_AGENT = "signal-dest-cio/0.1"
-UNSETTLED = ("retry", "config_error")  # outcomes that hold the rest of a lane
 
 
 class TrackClient:
@@ -142,7 +142,7 @@ class _Delivery:
         # so nothing of this call that has not started yet is sent after it.
         self.halted: asyncio.Future[Outcome] | None = None
         self.region_lookup: asyncio.Future[str | None] | None = None
-        self.batcher = _Batcher(self)
+        self.batcher = Batcher(self)
 
     async def run(self) -> list[Outcome]:
         route = self.client.route
@@ -162,14 +162,14 @@ class _Delivery:
         order = list(steps)
         # A lane whose every item fits one batch needs no scheduling: it joins the first
         # flush as it is, and is settled from its batch's answer (most lanes are such).
-        simple: list[tuple[list[int], list[_Step], _Submission]] = []
+        simple: list[tuple[list[int], list[_Step], Submission]] = []
         scheduled: list[list[int]] = []
         for lane in lanes:
             indexes = [order[i] for i in lane]
             lane_steps = [step for index in indexes for step in steps[index]]
             items = [step.item for step in lane_steps if step.item is not None]
             if len(items) == len(lane_steps) and extra_bytes(items) <= MAX_BATCH_BYTES - 16:
-                simple.append((indexes, lane_steps, _Submission(items, None)))
+                simple.append((indexes, lane_steps, Submission(items, None)))
             else:
                 scheduled.append(indexes)
         self.batcher.pending.extend(submission for _, _, submission in simple)
@@ -332,117 +332,6 @@ class _Delivery:
                 ),
             }
         )
-
-
-@dataclass(slots=True)
-class _Submission:
-    """A lane's run of items for the next batch, and the outcome of each (None: not sent)."""
-
-    items: list[Item]
-    done: asyncio.Future[list[Outcome | None]] | None  # None: no lane task waits on it
-    outcomes: list[Outcome | None] = field(default_factory=list)
-
-
-class _Batcher:
-    """Fills /api/v2/batch requests from the lanes that are ready.
-
-    `runnable` counts the lanes that are not waiting on anything. A lane that submits
-    items, starts a request of its own or finishes lowers it; when it reaches zero,
-    everything submitted is packed (each submission whole, in one batch) and sent.
-    Lanes in one flush are distinct, so its batches go side by side.
-    """
-
-    def __init__(self, delivery: _Delivery) -> None:
-        self.delivery = delivery
-        self.runnable = 0
-        self.pending: list[_Submission] = []
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def submit(self, items: list[Item]) -> list[Outcome | None]:
-        done: asyncio.Future[list[Outcome | None]] = asyncio.get_running_loop().create_future()
-        self.pending.append(_Submission(items, done))
-        self.runnable -= 1
-        self.maybe_flush()
-        return await done
-
-    def lane_done(self) -> None:
-        self.runnable -= 1
-        self.maybe_flush()
-
-    def maybe_flush(self) -> None:
-        if self.runnable > 0 or not self.pending:
-            return
-        pending, self.pending = self.pending, []
-        batches: list[list[_Submission]] = []
-        size = MAX_BATCH_BYTES  # forces a first batch
-        for submission in pending:
-            extra = extra_bytes(submission.items)
-            if size + extra > MAX_BATCH_BYTES - 16:
-                batches.append([])
-                size = 16
-            batches[-1].append(submission)
-            size += extra
-        for batch in batches:
-            task = asyncio.create_task(self._send(batch))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-    async def _send(self, submissions: list[_Submission]) -> None:
-        try:
-            await self._post(submissions)
-        except Exception as error:  # a bug here must never read as "delivered"
-            failed = transport_failure("client_error", f"the batch failed ({type(error).__name__})")
-            for submission in submissions:
-                submission.outcomes = [failed] * len(submission.items)
-        finally:
-            # Counted back before the lanes wake, so the first to submit again waits
-            # for the others rather than sending a batch of one.
-            self.runnable += sum(submission.done is not None for submission in submissions)
-            for submission in submissions:
-                if submission.done is not None and not submission.done.done():
-                    submission.done.set_result(
-                        submission.outcomes or [None] * len(submission.items)
-                    )
-
-    async def _post(self, submissions: list[_Submission]) -> None:
-        items = [item for submission in submissions for item in submission.items]
-        outcome, response = await self.delivery.request(
-            Request("POST", self.delivery.client.route.batch_path), Batch.of(items).body()
-        )
-        events = list(dict.fromkeys(item.event for item in items))
-        if outcome.status in (400, 413) and len(events) > 1:
-            await self._split(submissions, events)
-            return
-        failed = item_errors(response) if outcome.status == 207 else {}
-        position = 0
-        for submission in submissions:
-            submission.outcomes = []
-            for _ in submission.items:
-                submission.outcomes.append(failed.get(position, outcome))
-                position += 1
-
-    async def _split(self, submissions: list[_Submission], events: list[int]) -> None:
-        """One bad event must not take good ones down: halve the batch and send again.
-
-        Different lanes' halves go side by side; one lane's halves go one after the
-        other, and the second waits for the first to settle.
-        """
-        if len(submissions) > 1:
-            half = len(submissions) // 2
-            await asyncio.gather(self._post(submissions[:half]), self._post(submissions[half:]))
-            return
-        [whole] = submissions
-        first_events = set(events[: len(events) // 2])
-        first = _Submission([i for i in whole.items if i.event in first_events], whole.done)
-        second = _Submission([i for i in whole.items if i.event not in first_events], whole.done)
-        await self._post([first])
-        if not any(o is not None and o.kind in UNSETTLED for o in first.outcomes):
-            await self._post([second])
-        whole.outcomes = first.outcomes + (second.outcomes or [None] * len(second.items))
-
-    def cancel(self) -> None:
-        for task in self.tasks:
-            task.cancel()
 
 
 def _settled(outcome: Outcome) -> asyncio.Future[Outcome]:
