@@ -292,3 +292,17 @@ async def test_a_disabled_integration_keeps_its_queue_until_enabled(
     await host.worker.drain()
     assert statuses(await host.deliveries(installed["id"])) == {"delivered": 1}
     assert target.accepted == Counter({"msg-1": 1})
+
+
+async def test_a_delivered_event_s_requests_are_worked_out_when_shown_not_when_sent(
+    host: HostClient, target: FakeCustomerIo
+) -> None:
+    installed = await host.install()
+    await host.send([track(1)])
+    await host.worker.drain()
+    [stored] = host.host.store.list_deliveries(installed["id"])
+    assert stored.status == "delivered" and stored.requests is None  # nothing spent on it
+    [shown] = await host.deliveries(installed["id"])
+    [request] = shown["requests"]
+    assert request["method"] == "POST" and request["json"]["name"] == "feature.used"
+    assert TRACK_KEY not in str(shown)

@@ -18,7 +18,7 @@ from .configs import masked, overlay, storable, validate
 from .errors import ApiError, not_found
 from .intake import depth_of, derived_message_id, event_list
 from .intake import message_id as message_id_of
-from .pool import DestinationPool, outcome_dict, plain
+from .pool import DestinationPool, outcome_dict, plain, preview_requests
 from .records import Delivery, Integration, Revision
 from .settle import settle
 from .store_api import HostStore, StaleRevision
@@ -79,6 +79,7 @@ class Host:
         self.worker = worker
         self.secret_fields = pool.secret_fields
         self._revision_locks: dict[str, asyncio.Lock] = {}
+        self._previewers: dict[tuple[str, int], Any] = {}  # preview only: never sends
 
     def now(self) -> float:
         return self.worker.clock.now()
@@ -406,6 +407,28 @@ class Host:
             "updated_at": iso(integration.updated_at),
         }
 
+    def _requests_of(self, delivery: Delivery) -> list[Any]:
+        """The vendor requests shown for a delivery: as recorded, or (a delivered event,
+        whose preview the worker leaves for later) its preview under the revision it was
+        delivered with, worked out now."""
+        if delivery.requests is not None or delivery.revision is None or delivery.test:
+            return delivery.requests or []
+        integration = self.store.get_integration(delivery.integration_id)
+        revision = (
+            self.store.get_revision(delivery.integration_id, delivery.revision)
+            if integration is not None
+            else None
+        )
+        if integration is None or revision is None:
+            return []
+        key = (integration.id, revision.number)
+        destination = self._previewers.get(key)
+        if destination is None:
+            destination = self.pool.build(integration.destination, revision.config)
+            self._previewers = {key: destination}  # one at a time: listings are per integration
+        secrets = self.pool.secrets_of(integration.destination, revision.config)
+        return preview_requests(destination, delivery.event, secrets) or []
+
     def delivery_view(self, delivery: Delivery) -> dict[str, Any]:
         reason = None
         if delivery.status == "dead_lettered" and delivery.history:
@@ -416,7 +439,7 @@ class Host:
             "status": delivery.status,
             "test": delivery.test,
             "input": _shown(delivery.event),
-            "requests": _shown(delivery.requests or []),
+            "requests": _shown(self._requests_of(delivery)),
             "response_status": delivery.response_status,
             "outcome": _shown(delivery.outcome),
             "reason": reason,

@@ -146,7 +146,13 @@ class DeliveryWorker:
         pause: dict[str, Any] | None = None
         for delivery, outcome in zip(due, outcomes, strict=True):
             result = outcome_dict(outcome, secrets)
-            requests = preview_requests(destination, delivery.event, secrets)
+            # What a delivered event became is worked out when someone looks (the
+            # deliveries API); only what needs a look now is previewed here, off the hot path.
+            requests = (
+                None
+                if result.get("kind") in ("delivered", "filtered")
+                else preview_requests(destination, delivery.event, secrets)
+            )
             if settle(
                 delivery,
                 result,
