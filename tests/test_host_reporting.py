@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from host_support import ADMIN, HostClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from signal_dest_cio.webhooks import signature
 
@@ -149,3 +151,26 @@ async def test_the_signing_key_is_masked_and_never_in_a_response(
         )
         assert KEY not in listing.text
     assert KEY not in shown.text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=st.binary(max_size=300),
+    forged=st.text(alphabet="0123456789abcdef", min_size=0, max_size=64),
+    skew=st.integers(min_value=-1000, max_value=1000),
+)
+async def test_no_invalid_signature_ever_stores_anything(
+    wired: tuple[HostClient, dict[str, str]], body: bytes, forged: str, skew: int
+) -> None:
+    host, ids = wired
+    stamp = str(int(host.clock.now()) + skew)
+    if forged == signature(KEY, stamp, body) and abs(skew) <= 300:
+        return
+    before = host.host.store.counts(ids["other"])
+    response = await host.http.post(
+        f"/v1/sources/customer_io/{ids['source']}/reporting-webhooks",
+        content=body,
+        headers={"X-CIO-Timestamp": stamp, "X-CIO-Signature": forged},
+    )
+    assert response.status_code == 401
+    assert host.host.store.counts(ids["other"]) == before
