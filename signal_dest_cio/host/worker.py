@@ -46,6 +46,7 @@ from .store_api import HostStore, Lease, LeaseLost
 
 DEFAULT_BATCH_SIZE = 100
 SWITCH_INTERVAL_SECONDS = 0.0005
+CLAIM_PAGE = 100
 DEFAULT_POLL_SECONDS = 1.0
 STORE_THREADS = 16
 
@@ -218,7 +219,11 @@ class DeliveryWorker:
         touched: dict[int, Delivery] = {}
         after = 0
         while len(send) < self.batch_size:
-            page = self.store.due_deliveries(integration_id, now, self.batch_size, after)
+            # Read in pages of at most CLAIM_PAGE rows: each read holds the store's lock,
+            # and ingestion should never wait behind a thousand rows being fetched.
+            page = self.store.due_deliveries(
+                integration_id, now, min(self.batch_size, CLAIM_PAGE), after
+            )
             if not page:
                 break
             waiting = self.store.waiting_deliveries(integration_id, now, after, page[-1].seq)
