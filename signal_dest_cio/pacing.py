@@ -65,7 +65,7 @@ class RequestPacer:
 
 
 # One pacer per workspace (Track host + site id), shared by every client in this process.
-_PACERS: dict[tuple[str, str, float], RequestPacer] = {}
+_PACERS: dict[tuple[str, float], RequestPacer] = {}
 
 
 def workspace_key(config: CustomerIoConfig) -> str:
@@ -82,8 +82,7 @@ def pacer_of(config: CustomerIoConfig, supplied: PacerFactory | None = None) -> 
 
 
 def pacer_for(config: CustomerIoConfig) -> RequestPacer:
-    base = config.pipelines_base_url if config.pipelines else config.track_base_url
-    key = (base, config.workspace, config.max_requests_per_second)
+    key = (workspace_key(config), config.max_requests_per_second)
     if key not in _PACERS:
         _PACERS[key] = RequestPacer(config.max_requests_per_second)
     return _PACERS[key]

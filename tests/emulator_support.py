@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from signal_dest_cio import CustomerIoDestination
 from signal_dest_cio.emulator import EmulatorState, Workspace, create_app
 from signal_dest_cio.emulator.workspaces import DEMO_EU, DEMO_US
 
@@ -61,3 +62,21 @@ def person(state: EmulatorState, identifier: str, workspace: Workspace = US) -> 
 
 def activity_names(state: EmulatorState, identifier: str) -> list[str]:
     return [entry["name"] for entry in person(state, identifier)["activity"]]
+
+
+def emulator_destination(
+    state: EmulatorState, api: str = "v2", workspace: Workspace = US, region: str = "us"
+) -> CustomerIoDestination:
+    """The destination in `api` mode, sending to the US emulator app in process."""
+    transport = httpx.ASGITransport(app=app_for(state, "us"))
+    config = {
+        "site_id": workspace.site_id,
+        "tracking_api_key": workspace.track_api_key,
+        "api_key": workspace.app_api_key,
+        "region": region,
+        "api": api,
+        "max_requests_per_second": 10_000,
+        "track_api_base_url": US_BASE,
+        "app_api_base_url": US_BASE,
+    }
+    return CustomerIoDestination(config, transport=transport, app_transport=transport)

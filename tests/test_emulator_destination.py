@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import httpx
-from emulator_support import EU, US, US_BASE, app_for, new_state, person
+from emulator_support import EU, US, app_for, emulator_destination, new_state, person
 from openapi import validate_request
 
 from signal_dest_cio import CustomerIoDestination
@@ -18,18 +18,7 @@ WHEN = "2026-03-02T09:15:04Z"
 def destination(
     state: EmulatorState, api: str = "v2", workspace: Workspace = US, region: str = "us"
 ) -> CustomerIoDestination:
-    transport = httpx.ASGITransport(app=app_for(state, "us"))
-    config = {
-        "site_id": workspace.site_id,
-        "tracking_api_key": workspace.track_api_key,
-        "api_key": workspace.app_api_key,
-        "region": region,
-        "api": api,
-        "max_requests_per_second": 10_000,
-        "track_api_base_url": US_BASE,
-        "app_api_base_url": US_BASE,
-    }
-    return CustomerIoDestination(config, transport=transport, app_transport=transport)
+    return emulator_destination(state, api, workspace, region)
 
 
 def journey() -> list[dict[str, Any]]:

@@ -7,7 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_support import NOW, US, US_BASE, app_for, new_state, person, track_client
+from emulator_support import (
+    NOW,
+    US,
+    emulator_destination,
+    new_state,
+    person,
+    track_client,
+)
 
 from signal_dest_cio import CustomerIoDestination
 from signal_dest_cio.emulator import EmulatorState
@@ -303,18 +310,7 @@ async def test_the_snapshot_holds_deliveries_and_waiting_relationships() -> None
 
 
 def destination(state: EmulatorState, api: str) -> CustomerIoDestination:
-    transport = httpx.ASGITransport(app=app_for(state, "us"))
-    config = {
-        "site_id": US.site_id,
-        "tracking_api_key": US.track_api_key,
-        "api_key": US.app_api_key,
-        "region": "us",
-        "api": api,
-        "max_requests_per_second": 10_000,
-        "track_api_base_url": US_BASE,
-        "app_api_base_url": US_BASE,
-    }
-    return CustomerIoDestination(config, transport=transport, app_transport=transport)
+    return emulator_destination(state, api)
 
 
 def object_journey() -> list[dict[str, Any]]:

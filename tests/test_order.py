@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import httpx
-from emulator_support import US, US_BASE, app_for, new_state
+from emulator_support import US, emulator_destination, new_state
 from host_support import ADMIN, FakeCustomerIo, running_host, track
 
 from signal_dest_cio import CustomerIoDestination
@@ -18,16 +17,7 @@ WHEN = "2026-03-02T09:15:04Z"
 
 
 def destination(state: EmulatorState, api: str) -> CustomerIoDestination:
-    config = {
-        "site_id": US.site_id,
-        "tracking_api_key": US.track_api_key,
-        "api_key": US.app_api_key,
-        "region": "us",
-        "api": api,
-        "max_requests_per_second": 10_000,
-        "track_api_base_url": US_BASE,
-    }
-    return CustomerIoDestination(config, transport=httpx.ASGITransport(app=app_for(state)))
+    return emulator_destination(state, api)
 
 
 def identify(message_id: str, user: str, **traits: Any) -> dict[str, Any]:
