@@ -157,9 +157,19 @@ def kill_a_worker_with_claims_in_flight(db: str, hosts: list[Serve]) -> str:
                 worker = str(row[0])
                 pid = int(worker.rsplit(":", 2)[1])
                 if pid in pids:
-                    os.kill(pid, signal.SIGKILL)
-                    pids[pid].process.wait(10)
-                    return worker
+                    # Frozen first, then asked again: the round seen in flight may have
+                    # settled meanwhile, and a kill after that would test nothing.
+                    os.kill(pid, signal.SIGSTOP)
+                    still = conn.execute(
+                        "SELECT 1 FROM deliveries WHERE status = 'pending' AND leased_by = %s"
+                        " LIMIT 1",
+                        (worker,),
+                    ).fetchone()
+                    if still is not None:
+                        os.kill(pid, signal.SIGKILL)
+                        pids[pid].process.wait(10)
+                        return worker
+                    os.kill(pid, signal.SIGCONT)
             time.sleep(0.005)
     raise AssertionError("no worker was ever seen with a delivery in flight")
 
