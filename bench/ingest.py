@@ -73,6 +73,7 @@ def served_host(db: str, batch_size: int, secret_key: str) -> Iterator[tuple[str
         secret_key=secret_key,
         batch_size=batch_size,
         run_worker=False,  # started once the backlog is in
+        worker_process=True,  # as `signal-cio serve` runs it
     )
     # IPPROTO_TCP given, not left 0: asyncio sets TCP_NODELAY only on sockets that say
     # they are TCP, and without it every response waits 40 ms for a delayed ACK.

@@ -27,6 +27,7 @@ from .render import render_preview, render_v1
 from .routes import render_pipelines_call
 
 KEY = "customer_io"
+LOGGED_IDS = 20
 SECRET_FIELDS = ("tracking_api_key", "api_key", "cdp_api_key", "reporting_webhook_signing_key")
 
 
@@ -260,12 +261,15 @@ class CustomerIoDestination:
         kinds: dict[str, int] = {}
         for outcome in outcomes:
             kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
+        # Every id in the line would make a batch of 1,000 a 45 KB line: the first
+        # LOGGED_IDS, and every event that was not delivered (those are the ones looked for).
         self._log.info(
             "delivery",
             api=self.config.api,
             events=len(outcomes),
             outcomes=kinds,
-            message_ids=[outcome.message_id for outcome in outcomes],
+            message_ids=[outcome.message_id for outcome in outcomes[:LOGGED_IDS]],
+            not_delivered=[o.message_id for o in outcomes if o.kind != "delivered"],
             codes=sorted({o.code for o in outcomes if o.kind != "delivered"}),
         )
 

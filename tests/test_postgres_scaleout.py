@@ -143,8 +143,15 @@ def all_deliveries(base: str, integration_id: str) -> list[dict[str, Any]]:
             return found
 
 
+def parent_of(pid: int) -> int:
+    """The parent's pid (/proc/PID/stat's 4th field, after the parenthesised name)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def kill_a_worker_with_claims_in_flight(db: str, hosts: list[Serve]) -> str:
-    """SIGKILL the process that holds claimed, unsettled deliveries (a round in flight)."""
+    """SIGKILL a host that holds claimed, unsettled deliveries (a round in flight): its
+    worker process (the worker id's pid) and the `serve` process that started it."""
     pids = {host.process.pid: host for host in hosts}
     deadline = time.monotonic() + 60
     with psycopg.connect(db, autocommit=True) as conn:
@@ -156,7 +163,11 @@ def kill_a_worker_with_claims_in_flight(db: str, hosts: list[Serve]) -> str:
             if row is not None:
                 worker = str(row[0])
                 pid = int(worker.rsplit(":", 2)[1])
-                if pid in pids:
+                try:
+                    serve_pid = parent_of(pid)
+                except (FileNotFoundError, ProcessLookupError):
+                    continue
+                if serve_pid in pids:
                     # Frozen first, then asked again: the round seen in flight may have
                     # settled meanwhile, and a kill after that would test nothing.
                     os.kill(pid, signal.SIGSTOP)
@@ -166,8 +177,9 @@ def kill_a_worker_with_claims_in_flight(db: str, hosts: list[Serve]) -> str:
                         (worker,),
                     ).fetchone()
                     if still is not None:
+                        os.kill(serve_pid, signal.SIGKILL)
                         os.kill(pid, signal.SIGKILL)
-                        pids[pid].process.wait(10)
+                        pids[serve_pid].process.wait(10)
                         return worker
                     os.kill(pid, signal.SIGCONT)
             time.sleep(0.005)

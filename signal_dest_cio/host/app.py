@@ -26,6 +26,7 @@ from .sources import sources
 from .store_api import open_store
 from .vault import Vault
 from .worker import DEFAULT_BATCH_SIZE, DeliveryWorker
+from .worker_process import WorkerProcess, settings_for
 
 ADMIN_TOKEN_ENV = "SIGNAL_ADMIN_TOKEN"
 SIGNING_SECRET_ENV = "SIGNAL_SIGNING_SECRET"
@@ -46,6 +47,7 @@ def create_app(
     run_worker: bool = True,
     plugins: pluggy.PluginManager | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    worker_process: bool = False,
 ) -> FastAPI:
     """The host app. Tokens default to `SIGNAL_ADMIN_TOKEN` / `SIGNAL_SIGNING_SECRET`,
     else fresh random ones (read them from `app.state`).
@@ -58,7 +60,19 @@ def create_app(
     `db` is a SQLite file (or `:memory:`), or a `postgresql://` URL: then any number of
     host processes may share it, and `lease_seconds` is how long a worker's hold on
     an integration lasts without renewal (how soon a dead worker's work moves on).
+
+    `worker_process=True` (what `signal-cio serve` does) runs the delivery worker in a
+    process of its own on the same database, so its CPU never competes with the API
+    for the GIL; it needs a database file or URL and the installed destinations and
+    network (no `transport_factory`, `clock`, `rng` or `plugins`).
     """
+    if worker_process and (
+        db == ":memory:" or any(v is not None for v in (transport_factory, clock, rng, plugins))
+    ):
+        raise ValueError(
+            "worker_process=True needs a database file or URL and no transport_factory, "
+            "clock, rng or plugins (a process of its own cannot share them)"
+        )
     store = open_store(db, Vault.for_database(db, secret_key))
     try:
         store.check_vault()  # a lost or wrong key: refuse to start, say which
@@ -82,6 +96,18 @@ def create_app(
         rng=rng,
         lease_seconds=lease_seconds,
     )
+    if worker_process:
+        worker.child = WorkerProcess(
+            settings_for(
+                db=db,
+                secret_key=secret_key,
+                policy=worker.policy,
+                batch_size=batch_size,
+                poll_seconds=poll_seconds,
+                lease_seconds=lease_seconds,
+            ),
+            lock_fd=store.lock_descriptor(),
+        )
     host = Host(store, destinations, pool, worker)
     store.abandon_test_deliveries(worker.clock.now())  # left by a host that stopped mid-test
 

@@ -61,6 +61,9 @@ class PostgresStore(PgDeliveries):
         self._pool.open(wait=True, timeout=30)
         self._coord = PgCoordination(self._pool)
 
+    def lock_descriptor(self) -> int | None:
+        return None  # many processes share a PostgreSQL database; leases order them
+
     def close(self) -> None:
         self._closed.set()
         self._pool.close()

@@ -77,6 +77,7 @@ def serve(args: argparse.Namespace) -> int:
             policy=policy_from(args),
             batch_size=getattr(args, "batch_size", None) or DEFAULT_BATCH_SIZE,
             lease_seconds=getattr(args, "lease_seconds", None) or DEFAULT_LEASE_SECONDS,
+            worker_process=args.db != ":memory:",
         )
     except (DatabaseInUse, VaultError, SchemaTooNew) as error:
         print(f"signal-cio serve: {error}", file=sys.stderr, flush=True)

@@ -11,6 +11,7 @@ only one delivering, so leases and the worker registry live in memory
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -37,11 +38,15 @@ __all__ = ["SqliteStore", "StaleRevision", "Store"]
 
 
 class SqliteStore(SqliteDeliveries):
-    def __init__(self, path: str, vault: Vault | None = None) -> None:
+    def __init__(
+        self, path: str, vault: Vault | None = None, *, inherited_lock: int | None = None
+    ) -> None:
         self.path = path
         self.vault = vault or Vault.for_database(path)
         self._lock_file: IO[str] | None = None
-        if is_file_database(path):
+        if inherited_lock is not None:  # the host's worker process: its host holds it
+            self._lock_file = os.fdopen(inherited_lock, "r+")
+        elif is_file_database(path):
             self._lock_file = hold_lock(path)  # a second host process stops here
             make_private(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -54,6 +59,10 @@ class SqliteStore(SqliteDeliveries):
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             create_schema(self._db)
+
+    def lock_descriptor(self) -> int | None:
+        """The file lock's descriptor, for a worker process to inherit (None: no file)."""
+        return None if self._lock_file is None else self._lock_file.fileno()
 
     def close(self) -> None:
         with self._lock:

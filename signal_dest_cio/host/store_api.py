@@ -75,6 +75,10 @@ class HostStore(Protocol):
 
     def close(self) -> None: ...
 
+    def lock_descriptor(self) -> int | None:
+        """The database file lock's descriptor, for a worker process (None: no such lock)."""
+        ...
+
     # integrations and revisions
     def create_integration(
         self,
@@ -200,12 +204,17 @@ def is_postgres_url(db: str) -> bool:
     return db.startswith(POSTGRES_SCHEMES)
 
 
-def open_store(db: str, vault: Vault | None = None) -> HostStore:
-    """The store `db` names: a PostgreSQL URL, else a SQLite file (or `:memory:`)."""
+def open_store(
+    db: str, vault: Vault | None = None, *, inherited_lock: int | None = None
+) -> HostStore:
+    """The store `db` names: a PostgreSQL URL, else a SQLite file (or `:memory:`).
+
+    `inherited_lock`: the SQLite file lock's descriptor, held by the host process that
+    started this one (its worker process); the lock is not taken again."""
     if is_postgres_url(db):
         from .pgstore import PostgresStore  # psycopg is imported only when asked for
 
         return PostgresStore(db, vault)
     from .store import SqliteStore
 
-    return SqliteStore(db, vault)
+    return SqliteStore(db, vault, inherited_lock=inherited_lock)

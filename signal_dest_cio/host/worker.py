@@ -43,6 +43,7 @@ from .pool import DestinationPool, outcome_dict, preview_requests
 from .records import Delivery, Integration
 from .settle import hold, settle
 from .store_api import HostStore, Lease, LeaseLost
+from .worker_process import WorkerProcess
 
 DEFAULT_BATCH_SIZE = 100
 SWITCH_INTERVAL_SECONDS = 0.0005
@@ -83,6 +84,9 @@ class DeliveryWorker:
         self._wakes: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._supervisor_wake: asyncio.Event | None = None
+        # Set (by `create_app(worker_process=True)`): start() runs this worker in a
+        # process of its own on the same database instead (worker_process.py).
+        self.child: WorkerProcess | None = None
 
     def active(self) -> list[Integration]:
         return [i for i in self.store.list_integrations() if i.enabled and not i.paused]
@@ -252,6 +256,9 @@ class DeliveryWorker:
     # -- in the background: a thread, a loop, a task per integration ---------------------
 
     def start(self) -> None:
+        if self.child is not None:
+            self.child.start()
+            return
         if self._thread is not None:
             return
         # The worker's thread shares the GIL with the server's loop: every store call the
@@ -275,6 +282,9 @@ class DeliveryWorker:
 
     def wake(self) -> None:
         """Thread-safe: look for work now rather than at the next poll."""
+        if self.child is not None:
+            self.child.wake()
+            return
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # closing meanwhile
@@ -286,6 +296,9 @@ class DeliveryWorker:
                 event.set()
 
     async def stop(self) -> None:
+        if self.child is not None:
+            await asyncio.to_thread(self.child.stop)
+            return
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
