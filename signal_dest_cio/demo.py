@@ -119,28 +119,55 @@ def _outcome_cell(row: DemoRow) -> str:
     return f"[{colour}]{text}[/{colour}]"
 
 
+TABLE_WIDTH = 110  # below it the events are listed, one block each, instead of a table
+
+
+def _mark(row: DemoRow) -> str:
+    return "✓" if row.as_expected else f"✗ wanted {row.expected}"
+
+
+def _print_event_list(console: Any, rows: list[DemoRow]) -> None:
+    """The events table as blocks: `#  event  outcome  ✓`, then its requests indented."""
+    from rich.markup import escape
+
+    console.rule("Events → requests → status → outcome")
+    for number, row in enumerate(rows, 1):
+        outcome = _outcome_cell(row).replace("\n", ", ")
+        console.print(f"{number:>2}  {escape(row.summary)}  {outcome}  {_mark(row)}")
+        for line in _requests_cell(row.result).split("\n"):
+            console.print(f"      {escape(line)}", overflow="fold")
+
+
 def print_report(console: Any, rows: list[DemoRow], people: list[dict[str, Any]]) -> None:
+    """What happened, fitted to the console: a table when there is room, else one block
+    per event (a request line and an outcome code never break in either)."""
+    from rich import box
     from rich.table import Table
 
-    events = Table(title="Events → requests → status → outcome", show_lines=True)
-    for header in ("#", "event", "requests → status", "outcome", "expected"):
-        events.add_column(header, overflow="fold")
-    for number, row in enumerate(rows, 1):
-        mark = "✓" if row.as_expected else f"✗ wanted {row.expected}"
-        events.add_row(
-            str(number), row.summary, _requests_cell(row.result), _outcome_cell(row),
-            mark,
-        )  # fmt: skip
-    console.print(events)
+    if console.width < TABLE_WIDTH:
+        _print_event_list(console, rows)
+    else:
+        events = Table(title="Events → requests → status → outcome", show_lines=True)
+        for header in ("#", "event", "requests → status", "outcome", "expected"):
+            events.add_column(header, overflow="fold")
+        for number, row in enumerate(rows, 1):
+            events.add_row(
+                str(number), row.summary, _requests_cell(row.result), _outcome_cell(row),
+                _mark(row),
+            )  # fmt: skip
+        console.print(events)
 
-    table = Table(title="People in the emulated workspace")
-    for header in ("identifiers", "attributes", "activity", "devices"):
-        table.add_column(header)
+    table = Table(title="People in the emulated workspace", box=box.SQUARE)  # fits 80
+    table.add_column("identifiers", ratio=1, overflow="fold")
+    table.add_column("attributes", ratio=1, overflow="fold")
+    table.add_column("activity", justify="right", no_wrap=True)
+    table.add_column("devices", justify="right", no_wrap=True)
     for person in people:
         attributes = person.get("attributes") or {}
         shown = ", ".join(f"{k}={attributes[k]}" for k in list(attributes)[:6])
+        identifiers = person.get("identifiers") or {}
         table.add_row(
-            json.dumps(person.get("identifiers") or {}),
+            "\n".join(f"{k}={v}" for k, v in identifiers.items()),
             shown,
             str(len(person.get("activity") or [])),
             str(len(person.get("devices") or [])),
@@ -182,7 +209,7 @@ def run_demo(api: str = "v2") -> int:
 
     from .emulator import default_state, serve_in_thread
 
-    console = Console(width=max(Console().width, 110))  # the tables need the room
+    console = Console()  # the terminal's width; the tables fit 80 columns
     state = default_state()
     workspace = next(w for w in state.workspaces if w.region == "us")
     with serve_in_thread(state, us_port=0, eu_port=0) as urls:

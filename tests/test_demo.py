@@ -49,3 +49,21 @@ def test_the_demo_exits_1_when_an_event_does_not_end_as_expected(
 
     assert demo.run_demo() == 1
     assert "did not end as expected" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("columns", [80, 140])
+def test_the_demo_fits_the_terminal_and_keeps_each_request_line_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], columns: int
+) -> None:
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert cli.main(["demo", "--api", "v1"]) == 0
+
+    out = capsys.readouterr().out
+    assert max(cell_len(line) for line in out.splitlines()) <= columns
+    # Requests the events made, and the code of the rejected one, each on one line.
+    assert "PUT /api/v1/customers/u_1001 → 429" in out
+    assert "POST /api/v1/customers/u_1002/events → 200" in out
+    assert "rejected (missing_identifier)" in out
+    assert ("┏" in out) == (columns >= demo.TABLE_WIDTH)  # a table only where it fits
