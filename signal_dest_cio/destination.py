@@ -28,6 +28,7 @@ from .routes import render_pipelines_call
 
 KEY = "customer_io"
 LOGGED_IDS = 20
+RECENT_MAPPINGS = 4096  # a host's round of lane_keys() then deliver(), with room to spare
 SECRET_FIELDS = ("tracking_api_key", "api_key", "cdp_api_key", "reporting_webhook_signing_key")
 
 
@@ -125,6 +126,8 @@ class CustomerIoDestination:
         self._request_pacers = request_pacers
         self._client: TrackClient | None = None
         self._app: AppClient | None = None
+        # What `lane_keys()` mapped, for the `deliver()` that follows (see `_mapped_once`).
+        self._recent: dict[int, tuple[Any, Mapped | Refused]] = {}
         self._log = get_logger(site_id=config.workspace, region=config.region.value)
 
     def __repr__(self) -> str:
@@ -141,6 +144,15 @@ class CustomerIoDestination:
     @staticmethod
     def config_schema() -> dict[str, Any]:
         return config_schema()
+
+    def _mapped_once(self, event: Any) -> Mapped | Refused:
+        """The event's mapping, taken from `lane_keys()` when it just mapped this very
+        object (a host asks for an event's lanes, then delivers it: one mapping, not
+        two). The event must not change in between; a host's stored events do not."""
+        recent = self._recent.pop(id(event), None)
+        if recent is not None and recent[0] is event:
+            return recent[1]
+        return self._map(event)
 
     def _map(self, event: Any) -> Mapped | Refused:
         if self.config.pipelines:
@@ -188,6 +200,10 @@ class CustomerIoDestination:
         """The identifiers an event touches (SPEC 4.1): a host keeps the events that share
         one in order. An event that will not be sent touches nothing."""
         mapped = self._map(event)
+        recent = self._recent
+        recent[id(event)] = (event, mapped)  # the event is held, so its id stays its own
+        while len(recent) > RECENT_MAPPINGS:
+            del recent[next(iter(recent))]  # the oldest
         return list(lane_keys(mapped)) if isinstance(mapped, Mapped) else []
 
     async def customer_attributes(self, identifier: str, id_type: IdType = "id") -> AppResult:
@@ -217,7 +233,7 @@ class CustomerIoDestination:
         ready: list[Mapped] = []
         positions: list[int] = []
         for event in events:
-            mapped = self._map(event)
+            mapped = self._mapped_once(event)
             if isinstance(mapped, Mapped):
                 positions.append(len(outcomes))
                 ready.append(mapped)
@@ -229,7 +245,10 @@ class CustomerIoDestination:
                 positions, await self._track_client().send(ready), strict=True
             ):
                 outcomes[position] = outcome
-        final = [self._without_secrets(outcome) for outcome in outcomes if outcome is not None]
+        secrets = self._secret_values()
+        final = [
+            self._without_secrets(outcome, secrets) for outcome in outcomes if outcome is not None
+        ]
         self._log_delivery(final)
         return final
 
@@ -248,9 +267,11 @@ class CustomerIoDestination:
             values.add(base64.b64encode(cdp.encode()).decode())
         return frozenset(values)
 
-    def _without_secrets(self, outcome: Outcome) -> Outcome:
+    def _without_secrets(self, outcome: Outcome, secrets: frozenset[str] | None = None) -> Outcome:
         """Messages quote Customer.io's error bodies; a relay could echo a key back."""
-        message = scrub(outcome.message, self._secret_values())
+        if not outcome.message:
+            return outcome
+        message = scrub(outcome.message, self._secret_values() if secrets is None else secrets)
         return (
             outcome
             if message == outcome.message

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 from .errors import ApiError
@@ -36,10 +37,18 @@ def _finite(text: str) -> float:
     return value
 
 
+# Only a number with a 3-digit exponent or 300 digits can overflow a float: bodies without
+# one (nearly all) are parsed without a Python call per float.
+_MAY_OVERFLOW = re.compile(rb"[eE][+-]?0*[1-9][0-9]{2}|[0-9]{300}")
+# Text that is not UTF-8 (a lone surrogate) can only come from a \uD800-\uDFFF escape.
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
 def parse_json(body: bytes) -> Any:
     """Strict JSON: no NaN/Infinity, no number that overflows to infinity, not too deep."""
+    parse_float = _finite if _MAY_OVERFLOW.search(body) else None
     try:
-        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite)
+        return json.loads(body, parse_constant=_reject_constant, parse_float=parse_float)
     except RecursionError:
         raise ApiError(
             400, "too_deep", f"the body is nested too deeply (at most {MAX_EVENT_DEPTH} levels)"
@@ -65,23 +74,38 @@ def event_list(body: bytes) -> list[Any]:
     return items
 
 
+def may_hold_surrogates(body: bytes) -> bool:
+    """Whether the body's text could decode to a lone surrogate (not UTF-8 once out)."""
+    return _SURROGATE_ESCAPE.search(body) is not None
+
+
 def depth_of(value: Any, stop_after: int = MAX_EVENT_DEPTH) -> int:
-    """How many objects/arrays deep `value` goes (iteratively; stops counting past a limit)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        current, depth = stack.pop()
-        if isinstance(current, dict | list):
-            deepest = max(deepest, depth)
+    """How many objects/arrays deep `value` goes (stops counting past `stop_after`, so
+    the recursion is never deeper than that)."""
+    if not isinstance(value, dict | list):
+        return 0
+    return _depth(value, 1, stop_after)
+
+
+def _depth(container: dict[str, Any] | list[Any], depth: int, stop_after: int) -> int:
+    if depth > stop_after:
+        return depth
+    deepest = depth
+    for child in container.values() if isinstance(container, dict) else container:
+        if isinstance(child, dict | list):
+            deepest = max(deepest, _depth(child, depth + 1, stop_after))
             if deepest > stop_after:
-                return deepest
-            children = current.values() if isinstance(current, dict) else current
-            stack.extend((child, depth + 1) for child in children)
+                break
     return deepest
 
 
-def message_id(item: Any) -> tuple[str | None, dict[str, str] | None]:
-    """The event's messageId (None: it has none), or the problem that refuses the event."""
+def message_id(
+    item: Any, *, surrogates_possible: bool = True
+) -> tuple[str | None, dict[str, str] | None]:
+    """The event's messageId (None: it has none), or the problem that refuses the event.
+
+    `surrogates_possible=False` (`may_hold_surrogates` said no for the whole body)
+    skips encoding the event to prove its text is UTF-8."""
     if not isinstance(item, dict):
         return None, {"code": "invalid_event", "message": "an event must be a JSON object"}
     if depth_of(item) > MAX_EVENT_DEPTH:
@@ -90,7 +114,8 @@ def message_id(item: Any) -> tuple[str | None, dict[str, str] | None]:
             "message": f"the event is nested more than {MAX_EVENT_DEPTH} levels deep",
         }
     try:
-        json.dumps(item, ensure_ascii=False).encode()
+        if surrogates_possible:
+            json.dumps(item, ensure_ascii=False).encode()
     except UnicodeError:
         return None, {"code": "invalid_event", "message": "the event holds text that is not UTF-8"}
     value = item.get("messageId", item.get("message_id"))

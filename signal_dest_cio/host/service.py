@@ -16,7 +16,7 @@ from ..harness import RecordingTransport, sample_event
 from ..logging import redact_with
 from .configs import masked, overlay, storable, validate
 from .errors import ApiError, not_found
-from .intake import depth_of, derived_message_id, event_list
+from .intake import depth_of, derived_message_id, event_list, may_hold_surrogates
 from .intake import message_id as message_id_of
 from .pool import DestinationPool, outcome_dict, plain, preview_requests
 from .records import Delivery, Integration, Revision
@@ -248,11 +248,12 @@ class Host:
         the events it holds without a messageId get ids a retry of it reproduces.
         """
         items = event_list(body)
+        surrogates_possible = may_hold_surrogates(body)
         received_at = iso(self.now())
         problems: list[dict[str, Any]] = []
         ready: list[tuple[str, Any]] = []
         for index, item in enumerate(items):
-            given, problem = message_id_of(item)
+            given, problem = message_id_of(item, surrogates_possible=surrogates_possible)
             if problem is not None:
                 problems.append({"index": index, **problem})
                 continue

@@ -36,6 +36,8 @@ from .vault import Vault
 
 __all__ = ["SqliteStore", "StaleRevision", "Store"]
 
+ID_SLICE = 500  # ids per `IN (...)`: well under SQLite's 32,766 variables
+
 
 class SqliteStore(SqliteDeliveries):
     def __init__(
@@ -214,31 +216,57 @@ class SqliteStore(SqliteDeliveries):
     ) -> list[Accepted]:
         """Store events (once per messageId within `namespace`) and queue one delivery per
         enabled integration, but those in `exclude` (a source never feeds itself)."""
-        accepted: list[Accepted] = []
+        batch = list(events)
         with self._transaction() as db:
             targets = [
                 row[0]
                 for row in db.execute("SELECT id FROM integrations WHERE enabled = 1")
                 if row[0] not in exclude
             ]
-            for message_id, body in events:
-                cursor = db.execute(
-                    "INSERT OR IGNORE INTO events (namespace, message_id, body, received_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (namespace, message_id, json.dumps(body, ensure_ascii=False), now),
-                )
-                if cursor.rowcount == 0:
-                    accepted.append(Accepted(message_id, duplicate=True))
-                    continue
-                seq = cursor.lastrowid
-                db.executemany(
-                    "INSERT INTO deliveries (integration_id, event_seq, status, queued_at,"
-                    " next_attempt_at, created_at, updated_at)"
-                    " VALUES (?, ?, 'pending', ?, ?, ?, ?)",
-                    [(target, seq, now, now, now, now) for target in targets],
-                )
-                accepted.append(Accepted(message_id, duplicate=False))
+            # A handful of statements per request, not two per event: which ids are
+            # stored already, the new events in one go, their seqs, their deliveries.
+            known = self._seqs_of(db, namespace, [message_id for message_id, _ in batch])
+            new: dict[str, str] = {}
+            for message_id, body in batch:
+                if message_id not in known and message_id not in new:
+                    new[message_id] = json.dumps(body, ensure_ascii=False)
+            db.executemany(
+                "INSERT INTO events (namespace, message_id, body, received_at) VALUES (?, ?, ?, ?)",
+                [(namespace, message_id, text, now) for message_id, text in new.items()],
+            )
+            seqs = self._seqs_of(db, namespace, list(new))
+            db.executemany(
+                "INSERT INTO deliveries (integration_id, event_seq, status, queued_at,"
+                " next_attempt_at, created_at, updated_at)"
+                " VALUES (?, ?, 'pending', ?, ?, ?, ?)",
+                [
+                    (target, seqs[message_id], now, now, now, now)
+                    for message_id in new
+                    for target in targets
+                ],
+            )
+        accepted: list[Accepted] = []
+        for message_id, _ in batch:
+            fresh = message_id in new
+            new.pop(message_id, None)  # a repeat within the request is a duplicate
+            accepted.append(Accepted(message_id, duplicate=not fresh))
         return accepted
+
+    @staticmethod
+    def _seqs_of(
+        db: sqlite3.Connection, namespace: str, message_ids: Sequence[str]
+    ) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(message_ids), ID_SLICE):
+            part = message_ids[start : start + ID_SLICE]
+            marks = ",".join("?" * len(part))
+            for message_id, seq in db.execute(
+                "SELECT message_id, seq FROM events"
+                f" WHERE namespace = ? AND message_id IN ({marks})",
+                [namespace, *part],
+            ):
+                found[message_id] = seq
+        return found
 
     def record_test_event(
         self, integration_id: str, message_id: str, body: Any, now: float

@@ -1,0 +1,161 @@
+"""Section 8: the host end to end against the destination alone, same events, same server.
+
+Both deliver the same corpus events (identify and track, ~1.4 KB) to the bench
+server's port with the same added latency:
+
+- **destination**: `deliver()` in v2 mode, 1,000 events per call, as in section 2;
+- **host**: a reference host (`create_app` on a temporary SQLite file, served by
+  uvicorn on loopback from a thread of this process, its delivery worker in a process
+  of its own, as `signal-cio serve` runs it) with one Customer.io v2 integration;
+  a client in a process of its own posts the events signed, 100 per request, one
+  request after the other, and the clock runs from the first request until every
+  delivery is `delivered` (ingest -> store -> deliver -> answered).
+
+Rounds alternate the two. The ratio is host events/s over destination events/s (the
+goal: >= 0.6), and the ingestion latency of the posting client's requests under that
+load is reported (p50, p99).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+
+from signal_dest_cio import CustomerIoDestination
+
+from . import corpus
+from .common import APP_KEY, SITE_ID, TRACK_KEY, destination_config, interleaved
+from .ingest import ADMIN_TOKEN, served_host
+from .ingest import _percentile as percentile
+from .local import LocalServer
+
+EVENTS_PER_REQUEST = 100
+WORKER_BATCH = 1000
+CHUNK = 1000
+DEADLINE_SECONDS = 600
+
+
+async def _destination_seconds(url: str, events: list[dict[str, Any]]) -> float:
+    destination = CustomerIoDestination(destination_config(url, "v2"))
+    start = time.perf_counter()
+    for begin in range(0, len(events), CHUNK):
+        outcomes = await destination.deliver(events[begin : begin + CHUNK])
+        if any(o.kind != "delivered" for o in outcomes):
+            raise RuntimeError("the destination failed to deliver the corpus")
+    seconds = time.perf_counter() - start
+    await destination.aclose()
+    return seconds
+
+
+def destination_run(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    seconds = asyncio.run(_destination_seconds(url, events))
+    return {"events_per_s": len(events) / seconds}
+
+
+def host_run(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder:
+        db = str(Path(folder, "host.db"))
+        with served_host(db, WORKER_BATCH, Fernet.generate_key().decode()) as (base, host):
+            config = {"site_id": SITE_ID, "tracking_api_key": TRACK_KEY, "api_key": APP_KEY,
+                      "region": "us", "track_api_base_url": url,
+                      "max_requests_per_second": 10_000}  # fmt: skip
+            response = httpx.post(
+                f"{base}/v1/admin/integration-catalog/customer_io/install",
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                json={"name": "Customer.io", "config": config},
+                timeout=30,
+            )
+            response.raise_for_status()
+            integration_id = response.json()["id"]
+            host.worker.start()
+            path = Path(folder, "events.json")
+            path.write_text(json.dumps(events))
+            start = time.perf_counter()
+            latencies = _post_all(base, path)
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while host.store.counts(integration_id)["delivered"] < len(events):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the host did not deliver the corpus in time")
+                time.sleep(0.01)
+            seconds = time.perf_counter() - start
+    return {"events_per_s": len(events) / seconds, "latencies_ms": latencies}
+
+
+def _post_all(base: str, path: Path) -> list[float]:
+    """The posting client, in a process of its own (`python -m bench.host_e2e`)."""
+    import subprocess
+
+    from .common import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.host_e2e", base, str(path)],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    latencies: list[float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return latencies
+
+
+def measure(server: LocalServer, latency_ms: float, count: int, rounds: int) -> dict[str, Any]:
+    events = [
+        event
+        for event in corpus.events(count * 2, 11)
+        if event["type"] in ("identify", "track")
+    ][:count]
+    url = server.url(latency_ms)
+    runs = interleaved(
+        ["destination", "host"],
+        rounds,
+        lambda name: destination_run(url, events) if name == "destination" else host_run(url, events),
+    )
+    destination = statistics.median(r["events_per_s"] for r in runs["destination"])
+    host = statistics.median(r["events_per_s"] for r in runs["host"])
+    latencies = [value for run in runs["host"] for value in run["latencies_ms"]]
+    return {
+        "latency_ms": latency_ms,
+        "events": len(events),
+        "events_per_request": EVENTS_PER_REQUEST,
+        "worker_batch_size": WORKER_BATCH,
+        "rounds": rounds,
+        "destination_events_per_s": round(destination, 1),
+        "host_events_per_s": round(host, 1),
+        "host_over_destination": round(host / destination, 2),
+        "ingest_p50_ms": round(statistics.median(latencies), 2),
+        "ingest_p99_ms": round(percentile(latencies, 0.99), 2),
+    }
+
+
+# -- the posting client ------------------------------------------------------------------
+
+
+def post_main(base: str, path: str) -> list[float]:
+    from signal_dest_cio.host import sign
+
+    from .ingest import SIGNING_SECRET
+
+    events = json.loads(Path(path).read_text())
+    latencies = []
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for begin in range(0, len(events), EVENTS_PER_REQUEST):
+            body = json.dumps(events[begin : begin + EVENTS_PER_REQUEST]).encode()
+            stamp = int(time.time() * 1000)
+            headers = {"Content-Type": "application/json", "X-Timestamp": str(stamp),
+                       "X-Signature": sign(SIGNING_SECRET, stamp, body)}  # fmt: skip
+            start = time.perf_counter()
+            response = client.post("/v1/events", content=body, headers=headers)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if response.status_code != 202:
+                raise RuntimeError(f"ingestion answered {response.status_code}")
+    return latencies
+
+
+if __name__ == "__main__":
+    print(json.dumps(post_main(sys.argv[1], sys.argv[2])))
