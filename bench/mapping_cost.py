@@ -1,9 +1,12 @@
 """Section 1: what mapping costs per event, as a multiple of the JSON floor.
 
 The floor is what any JSON-to-JSON transform pays at least: `json.loads` of the
-canonical text and `json.dumps` of the same value. The pipelines are what the
-destination does before any HTTP: parse, map, render each operation and
-serialize its body (v2: the batch item; v1: the request body). All three run
+canonical text and `json.dumps` of the same value. The destination parses and
+encodes with orjson (`signal_dest_cio.jsoncodec`), so its own floor is reported too:
+`orjson.loads` + `orjson.dumps` of the same events. The pipelines are what the
+destination does before any HTTP, from the JSON text `deliver()` is handed: parse,
+map, render each operation and serialize its body (v2: the batch item; v1: the
+request body). All four run
 over the same events, interleaved round by round in rotating order, on one core;
 each round's ratio is taken and the median reported, so a burst of load from
 elsewhere on the machine lands in one round instead of one side.
@@ -18,10 +21,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from signal_dest_cio.config import CustomerIoConfig
 from signal_dest_cio.mapping import map_event
 from signal_dest_cio.operations import Mapped
-from signal_dest_cio.render import dump_json, encode_body, render_v1, render_v2
+from signal_dest_cio.render import encode_body, render_v1, render_v2
 
 Pipeline = Callable[[list[str]], int]
 
@@ -33,10 +38,22 @@ def bench_config(api: str = "v2", **extra: Any) -> CustomerIoConfig:
     )  # fmt: skip
 
 
+_STDLIB = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def floor(lines: list[str]) -> int:
+    """The standard library's floor: `json.loads` and a compact `json.dumps`."""
     size = 0
     for line in lines:
-        size += len(dump_json(json.loads(line)))
+        size += len(_STDLIB.encode(json.loads(line)).encode())
+    return size
+
+
+def orjson_floor(lines: list[str]) -> int:
+    """orjson's own floor (the library the destination parses and encodes with)."""
+    size = 0
+    for line in lines:
+        size += len(orjson.dumps(orjson.loads(line)))
     return size
 
 
@@ -46,7 +63,7 @@ def pipeline(api: str) -> Pipeline:
     def run_v2(lines: list[str]) -> int:
         size = 0
         for line in lines:
-            mapped = map_event(json.loads(line), config)
+            mapped = map_event(line, config)  # text, as deliver() is given it
             if isinstance(mapped, Mapped):
                 for op in mapped.operations:
                     size += len(encode_body(render_v2(op), op))
@@ -55,7 +72,7 @@ def pipeline(api: str) -> Pipeline:
     def run_v1(lines: list[str]) -> int:
         size = 0
         for line in lines:
-            mapped = map_event(json.loads(line), config)
+            mapped = map_event(line, config)  # text, as deliver() is given it
             if isinstance(mapped, Mapped):
                 for op in mapped.operations:
                     body = render_v1(op).json
@@ -92,7 +109,9 @@ def ratio(numerator: list[float], denominator: list[float]) -> float:
 
 def measure(lines: list[str], rounds: int) -> dict[str, Any]:
     seconds = interleaved(
-        {"floor": floor, "v2": pipeline("v2"), "v1": pipeline("v1")}, lines, rounds
+        {"floor": floor, "orjson_floor": orjson_floor, "v2": pipeline("v2"), "v1": pipeline("v1")},
+        lines,
+        rounds,
     )
     return {
         "events": len(lines),
@@ -100,7 +119,10 @@ def measure(lines: list[str], rounds: int) -> dict[str, Any]:
         "mean_event_bytes": round(sum(map(len, lines)) / len(lines)),
         "v2_over_floor": round(ratio(seconds["v2"], seconds["floor"]), 2),
         "v1_over_floor": round(ratio(seconds["v1"], seconds["floor"]), 2),
+        "v2_over_orjson_floor": round(ratio(seconds["v2"], seconds["orjson_floor"]), 2),
+        "v1_over_orjson_floor": round(ratio(seconds["v1"], seconds["orjson_floor"]), 2),
         "floor_us_per_event": round(statistics.median(seconds["floor"]) * 1e6, 2),
+        "orjson_floor_us_per_event": round(statistics.median(seconds["orjson_floor"]) * 1e6, 2),
         "v2_us_per_event": round(statistics.median(seconds["v2"]) * 1e6, 2),
         "v1_us_per_event": round(statistics.median(seconds["v1"]) * 1e6, 2),
     }

@@ -7,7 +7,6 @@ section 3.1) comes back as an `InvalidEvent` naming the problem.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -21,6 +20,7 @@ from pydantic import (
     field_validator,
 )
 
+from . import jsoncodec
 from .text import encoding_problem, is_valid_text
 
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -180,18 +180,20 @@ def _plain_values(event: Event) -> JsonObject:
 
 def parse_event(raw: Any) -> Event | InvalidEvent:
     """A decoded JSON value, JSON text or parsed event in; an event or why it is not one out."""
+    plain = False  # known to hold nothing but what UTF-8 JSON carries
     if isinstance(raw, (str, bytes, bytearray)):
         try:
-            raw = json.loads(raw)
+            raw, plain = jsoncodec.loads(raw)
         except ValueError as error:
             return InvalidEvent("malformed_json", f"not valid JSON: {error}")
         except RecursionError:
             return InvalidEvent("malformed_json", "not valid JSON: nested too deeply to read")
     # Before pydantic: it would refuse a key UTF-8 cannot carry, but without naming it,
-    # and let a value through that breaks the encoding later, in delivery.
+    # and let a value through that breaks the encoding later, in delivery. (What orjson
+    # read needs no look: it refuses lone surrogates itself.)
     parsed = isinstance(raw, EVENT_CLASSES)
     values = _plain_values(raw) if parsed else raw
-    unfit = encoding_problem(values)
+    unfit = None if plain else encoding_problem(values)
     if unfit is not None:
         return InvalidEvent(unfit.code, unfit.message, unfit.field, _message_id_of(values))
     if parsed:

@@ -15,7 +15,7 @@ from .config import CustomerIoConfig
 from .dedup import dedup_id
 from .events import Event
 from .identity import Person, resolve_person
-from .operations import compact_json, compact_json_text
+from .jsoncodec import dumps
 from .text import identifier_problem
 from .timestamps import convert_iso_dates, event_time_ms
 
@@ -26,7 +26,7 @@ MAX_ATTRIBUTE_VALUE_BYTES = 1000
 
 # Where a JSON text may hold an ISO-8601 date string: `"YYYY-` (ASCII digits, as the
 # date pattern has them).
-_MAY_HOLD_DATE = re.compile(r'"[0-9]{4}-').search
+_MAY_HOLD_DATE = re.compile(rb'"[0-9]{4}-').search
 
 
 class Refusal(Exception):
@@ -87,14 +87,13 @@ class MappingContext:
         """
         values = dict(values)
         try:
-            text = compact_json_text(values)
+            encoded = dumps(values, allow_nan=False)
             # Converting dates walks every value in Python, which costs more than encoding
             # in C. A date string shows in the JSON as a quote, four digits and `-`, so the
             # walk (and a second encoding) happens only when the encoding has one.
-            if self.config.convert_timestamps and _MAY_HOLD_DATE(text):
+            if self.config.convert_timestamps and _MAY_HOLD_DATE(encoded):
                 values = convert_iso_dates(values)
-                text = compact_json_text(values)
-            encoded = text.encode()
+                encoded = dumps(values, allow_nan=False)
         except (ValueError, TypeError):  # NaN or Infinity (or, from Python, a set)
             raise Refusal(
                 "invalid_value",
@@ -140,7 +139,7 @@ def value_problem(value: Any) -> str | None:
         return None if math.isfinite(value) else "not_json"
     elif isinstance(value, (dict, list)):
         try:
-            size = len(compact_json(value))
+            size = len(dumps(value, allow_nan=False))
         except (ValueError, TypeError):
             return "not_json"  # NaN or Infinity inside (or, from Python, a set)
     elif isinstance(value, int):  # bool too

@@ -5,11 +5,11 @@ Paths are relative to the Track API base URL; the client adds the host.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from .identity import Person
+from .jsoncodec import dumps
 from .operations import Device, Operation
 
 JsonObject = dict[str, Any]
@@ -30,9 +30,6 @@ _METRIC_FIELDS = ("delivery_id", "metric")
 
 class NoV2Item(ValueError):
     """`render_v2` of an operation that only has a v1 request (`has_v2_item` is False)."""
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +229,8 @@ def render_v2(op: Operation) -> JsonObject:
 
 
 def dump_json(value: Any) -> bytes:
-    """A request body as it goes over the wire: compact JSON, UTF-8."""
-    return _ENCODER.encode(value).encode()
+    """A request body as it goes over the wire: compact JSON, UTF-8 (`jsoncodec.dumps`)."""
+    return dumps(value)
 
 
 def encode_body(body: JsonObject, op: Operation) -> bytes:

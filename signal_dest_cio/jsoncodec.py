@@ -1,0 +1,80 @@
+"""JSON in and out at orjson's speed, byte for byte what the standard library reads and writes.
+
+Every event is decoded once and its data encoded once or twice, so JSON is most of
+the mapper's cost. orjson does both several times faster than `json`, but it is not
+the same in a few corners, and bodies must stay exactly what `json.dumps(value,
+ensure_ascii=False, separators=(",", ":"))` writes (tests hold encoded == rendered;
+Customer.io sees the same bytes either way). Each corner is caught and handed to the
+standard library, so the answer is always the standard library's:
+
+- decoding: orjson turns an integer outside 64 bits into a float, and refuses NaN,
+  Infinity, `1e400` and lone surrogate escapes that `json` reads. A text with a run of
+  19 digits or more (a cheap byte scan; also hit by long digit strings, harmlessly),
+  or one orjson refuses, is read by `json.loads` (which raises as it always did);
+- encoding: orjson writes NaN and Infinity as `null` (`json` writes `NaN`, or raises
+  with `allow_nan=False`), floats under 1e-4 differently (`0.00001`, `1e-7` against
+  `1e-05`, `1e-07`), and serializes datetimes, dataclasses and subclasses that `json`
+  treats otherwise (those are passed through to refusal here). Output holding `null`,
+  `0.0000` or a one-digit negative exponent, and anything orjson refuses (a non-str
+  key, an integer past 64 bits, a lone surrogate, nesting past 255), is encoded again
+  by `json`. `tests/test_jsoncodec.py` holds both to the standard library with
+  hypothesis.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+_STRICT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_LENIENT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# Whatever orjson would write in its own way goes to `default` (none: TypeError) instead.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+_OPTIONS |= orjson.OPT_PASSTHROUGH_SUBCLASS
+# A one-digit negative exponent, as orjson writes it (`json` pads it: `e-07`).
+_SHORT_EXPONENT = re.compile(rb"e-[1-9](?![0-9])").search
+# Every byte but the ASCII digits becomes a space: a run of digits is then a run of `0`.
+_DIGIT_RUNS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_DIGITS = b"0" * 19  # 19 digits can pass -2**63; 20 can pass 2**64 - 1
+
+
+def dumps(value: Any, allow_nan: bool = True) -> bytes:
+    """`json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()`, faster.
+
+    With `allow_nan=False` NaN and Infinity raise ValueError, as `json` does; a lone
+    surrogate raises UnicodeEncodeError, a value JSON has no form for TypeError.
+    """
+    try:
+        encoded = orjson.dumps(value, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError: let the standard library decide
+        pass
+    else:
+        if (
+            b"null" not in encoded
+            and b"0.0000" not in encoded
+            and (b"e-" not in encoded or _SHORT_EXPONENT(encoded) is None)
+        ):
+            return encoded
+    return (_LENIENT if allow_nan else _STRICT).encode(value).encode()
+
+
+def loads(text: str | bytes | bytearray) -> tuple[Any, bool]:
+    """`json.loads(text)`, faster, and whether orjson read it.
+
+    A value orjson read is plain JSON through and through: str keys, valid Unicode
+    (no lone surrogate), finite floats, integers within 64 bits. Errors are `json`'s
+    (ValueError, RecursionError), with its messages.
+    """
+    try:
+        data = text.encode() if isinstance(text, str) else bytes(text)
+    except UnicodeEncodeError:  # a lone surrogate in the text itself
+        return json.loads(text), False
+    if _LONG_DIGITS not in data.translate(_DIGIT_RUNS):
+        try:
+            return orjson.loads(data), True
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text), False
