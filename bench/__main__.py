@@ -3,7 +3,8 @@
 Every figure is a ratio of things measured side by side in the same run, so the
 numbers mean something on a busy machine; absolute rates are kept in the JSON
 for context. `--quick` runs the same code on a tiny corpus (the smoke test uses
-it); its numbers only show that everything runs.
+it); its numbers only show that everything runs, so it writes to a temporary
+directory (printed) unless `--out` says where, never over the committed results.
 """
 
 from __future__ import annotations
@@ -118,6 +119,16 @@ def run(
     return results
 
 
+def output_dir(given: Path | None, quick: bool) -> Path:
+    """Where a run writes: `--out`, else bench/ for a full run (the committed figures),
+    else a temporary directory: a quick run's numbers mean nothing and must never
+    replace the committed ones."""
+    if given is None:
+        return Path(tempfile.mkdtemp(prefix="signal-bench-quick-")) if quick else HERE
+    given.mkdir(parents=True, exist_ok=True)
+    return given
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny corpus: checks it runs")
@@ -127,17 +138,23 @@ def main(argv: list[str] | None = None) -> int:
         help="events in the large memory run (default 1,000,000; --quick: 2,000); "
         "the small run is a tenth of it",
     )
-    parser.add_argument("--out", type=Path, default=HERE, help="where results.json/png go")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where results.json/png go (default: bench/ for a full run, which replaces "
+        "the committed results; a fresh temporary directory for --quick)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     # The bench plays the host: the destination's log lines are rendered and dropped.
     structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
-    args.out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out, args.quick)
     # Read before anything is written: the committed run is what this one is set against.
     baseline = ordering.read_baseline(HERE / "results.json")
-    results = run(_settings(args.quick, args.memory_events), args.out, args.seed, baseline)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    results = run(_settings(args.quick, args.memory_events), out, args.seed, baseline)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(report.table(results))
+    say(f"results written to {out}")
     return 0
 
 

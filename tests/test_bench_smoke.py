@@ -7,12 +7,16 @@ add up): timings on a shared machine prove nothing, so none is asserted here.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
+COMMITTED = ("results.json", "results.png")
 CLIENTS = ("a_official", "b_official_8_threads", "c_destination_v1", "d_destination_v2")
 
 
@@ -20,9 +24,10 @@ def _positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and value > 0
 
 
-def test_quick_bench_writes_every_section_with_positive_ratios(tmp_path: Path) -> None:
+def test_quick_bench_writes_every_section_with_positive_ratios() -> None:
+    committed = {name: (REPO / "bench" / name).read_bytes() for name in COMMITTED}
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench", "--quick"],  # no --out: a directory of its own
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -31,8 +36,14 @@ def test_quick_bench_writes_every_section_with_positive_ratios(tmp_path: Path) -
     )
 
     assert run.returncode == 0, run.stderr[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
-    assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG")
+    [written] = [line for line in run.stderr.splitlines() if line.startswith("results written")]
+    out = Path(written.removeprefix("results written to "))
+    assert out.is_dir() and out.resolve() != (REPO / "bench").resolve()
+    # The committed figures are what the README quotes: a quick run never replaces them.
+    assert {name: (REPO / "bench" / name).read_bytes() for name in COMMITTED} == committed
+    results = json.loads((out / "results.json").read_text())
+    assert (out / "results.png").read_bytes().startswith(b"\x89PNG")
+    shutil.rmtree(out)
     assert "targets" in run.stdout  # the table was printed
 
     mapping = results["mapping"]
@@ -100,3 +111,17 @@ def test_quick_bench_writes_every_section_with_positive_ratios(tmp_path: Path) -
         "30 ms v2: corpus / distinct identities",
         "ingest p99, batch 1000 / batch 10",
     }
+
+
+def test_bench_writes_a_full_run_to_bench_and_elsewhere_when_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    from bench.__main__ import HERE, output_dir
+
+    assert output_dir(None, quick=False) == HERE  # the run the README quotes
+    assert output_dir(tmp_path / "x", quick=True) == tmp_path / "x"
+    assert (tmp_path / "x").is_dir()
+    quick = output_dir(None, quick=True)
+    assert quick.is_dir() and HERE not in quick.parents and quick != HERE
+    quick.rmdir()
