@@ -49,6 +49,11 @@ def _reveal(value: Any) -> Any:
         return secret.decode() if isinstance(secret, bytes) else secret
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        # A `float` setting (max_requests_per_second) reads 100 as 100.0: stored so, it
+        # came back as 100.0 after every install and revision. JSON has one number type,
+        # and the model reads 100 as 100.0 again, so the whole number is kept as written.
+        return int(value)
     if isinstance(value, dict):
         return {key: _reveal(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
