@@ -13,12 +13,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import re
 from typing import Any
 
+from ..jsoncodec import loads
 from .errors import ApiError
 
 MAX_EVENTS_PER_REQUEST = 1000
@@ -46,9 +48,13 @@ _SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
 
 def parse_json(body: bytes) -> Any:
     """Strict JSON: no NaN/Infinity, no number that overflows to infinity, not too deep."""
-    parse_float = _finite if _MAY_OVERFLOW.search(body) else None
+    if not _MAY_OVERFLOW.search(body):
+        with contextlib.suppress(ValueError, RecursionError):
+            value, plain = loads(body)
+            if plain:  # orjson read it: finite numbers, no NaN, no lone surrogate
+                return value
     try:
-        return json.loads(body, parse_constant=_reject_constant, parse_float=parse_float)
+        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite)
     except RecursionError:
         raise ApiError(
             400, "too_deep", f"the body is nested too deeply (at most {MAX_EVENT_DEPTH} levels)"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from ..jsoncodec import loads
 
 DELIVERY_STATUSES = ("pending", "delivered", "filtered", "dead_lettered")
 
@@ -72,7 +73,7 @@ class Row(Protocol):
 
 
 def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else loads(text)[0]
 
 
 def _optional(row: Row, name: str) -> Any:
@@ -101,7 +102,7 @@ def delivery_from(row: Row) -> Delivery:
         id=row["id"],
         integration_id=row["integration_id"],
         message_id=row["message_id"],
-        event=json.loads(row["body"]),
+        event=loads(row["body"])[0],
         status=row["status"],
         attempts=row["attempts"],
         queued_at=row["queued_at"],

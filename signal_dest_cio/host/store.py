@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import IO, Any
 
+from ..jsoncodec import dumps as dumps_json
 from .dbfile import hold_lock, is_file_database, make_private
 from .local_leases import LocalLeases
 from .records import (
@@ -229,7 +230,7 @@ class SqliteStore(SqliteDeliveries):
             new: dict[str, str] = {}
             for message_id, body in batch:
                 if message_id not in known and message_id not in new:
-                    new[message_id] = json.dumps(body, ensure_ascii=False)
+                    new[message_id] = dumps_json(body).decode()
             db.executemany(
                 "INSERT INTO events (namespace, message_id, body, received_at) VALUES (?, ?, ?, ?)",
                 [(namespace, message_id, text, now) for message_id, text in new.items()],
