@@ -15,8 +15,11 @@ stay full without any lane overtaking itself. When a request of a lane ends as
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from urllib.request import getproxies
 
 import httpx
 
@@ -30,10 +33,14 @@ from .outcomes import Outcome, classify_status, transport_failure, worst
 from .pacing import PacerFactory, RequestPacer, pacer_for, pacer_of
 from .render import Request, dump_json
 from .routes import Direct, Route, route_for
+from .transports import ShardedTransport
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_ITEM_BYTES", "RequestPacer", "TrackClient", "pacer_for"]
 
-MAX_CONCURRENT_REQUESTS = 16
+# Requests in flight per client. v1 sends one request per operation, so at 30 ms a round
+# trip this is its ceiling (64 / 0.031 s, about 2,000 requests/s); the workspace's own
+# budget (`max_requests_per_second`, 100 by default) is kept by the pacer below it.
+MAX_CONCURRENT_REQUESTS = 64
 REGION_PATH = "/api/v1/accounts/region"
 USER_AGENT = "signal-dest-cio/0.1"
 
@@ -52,10 +59,15 @@ class TrackClient:
         self._app_transport = app_transport
         self._app: AppClient | None = None
         self.route: Route = route_for(config)
+        if transport is None and not getproxies():
+            # No proxy to honour (httpx reads them from the environment only for its own
+            # transport): small pools, one TLS context (`transports`).
+            transport = ShardedTransport(MAX_CONCURRENT_REQUESTS)
+        timeout = httpx.Timeout(config.timeout_seconds)
         self.http = httpx.AsyncClient(
             base_url=self.route.base_url,
             auth=self.route.auth,
-            timeout=httpx.Timeout(config.timeout_seconds),
+            timeout=timeout,
             limits=httpx.Limits(
                 max_connections=MAX_CONCURRENT_REQUESTS,
                 max_keepalive_connections=MAX_CONCURRENT_REQUESTS,
@@ -68,6 +80,14 @@ class TrackClient:
             },
             transport=transport,
         )
+        # Deliveries skip the client's per-request work (merging URL, headers, cookies,
+        # the auth flow): each request is built whole, with the headers the client would
+        # send, and handed to the transport (`transport`; the client's own when it has
+        # proxies to go through). Redirects are never followed either way.
+        self._transport = transport
+        self._base = str(self.http.base_url).rstrip("/")
+        self._headers = _request_headers(self.http, self.route.auth)
+        self._timeout = {"timeout": timeout.as_dict()}
         self.pacer = pacer_of(config, pacers)  # pacers: a host's, shared by its processes
         self.slots = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
 
@@ -85,6 +105,24 @@ class TrackClient:
     async def send(self, events: Sequence[Mapped]) -> list[Outcome]:
         """Deliver mapped events; one outcome per event, in input order."""
         return await _Delivery(self, events).run()
+
+    async def post(self, method: str, path: str, content: bytes | None) -> httpx.Response:
+        """One request, built whole and sent through the transport; its body read."""
+        request = httpx.Request(
+            method,
+            _url(self._base + path),
+            headers=self._headers,
+            content=content,
+            extensions=self._timeout,
+        )
+        if self._transport is None:
+            return await self.http.send(request)
+        response = await self._transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
 
     async def workspace_region(self) -> str | None:
         """The region `GET /api/v1/accounts/region` names, or None when it cannot say."""
@@ -173,10 +211,15 @@ class _Delivery:
             else:
                 scheduled.append(indexes)
         self.batcher.pending.extend(submission for _, _, submission in simple)
-        self.batcher.runnable = len(scheduled)
+        # Workers take whole lanes, the longest first (they set how long the call takes),
+        # so a lane never waits for a request slot behind hundreds of one-event lanes,
+        # and each lane's requests still go one after the other.
+        queue = deque(sorted(scheduled, key=lambda lane: -sum(len(steps[i]) for i in lane)))
+        workers = min(len(queue), MAX_CONCURRENT_REQUESTS)
+        self.batcher.runnable = workers
         try:
             self.batcher.maybe_flush()  # at once when no lane needs scheduling
-            await asyncio.gather(*(self._run_lane(lane, steps) for lane in scheduled))
+            await asyncio.gather(*(self._work(queue, steps) for _ in range(workers)))
             while self.batcher.tasks:
                 await asyncio.gather(*list(self.batcher.tasks))
         finally:
@@ -200,21 +243,26 @@ class _Delivery:
     def _failed(self, event: int) -> bool:
         return any(outcome.kind != "delivered" for outcome in self.results[event])
 
+    async def _work(self, queue: deque[list[int]], steps_of: dict[int, list[_Step]]) -> None:
+        """One worker: lanes from the queue, each to its end, until none is left."""
+        try:
+            while queue:
+                await self._run_lane(queue.popleft(), steps_of)
+        finally:
+            self.batcher.lane_done()  # the worker, not a lane: it is runnable until here
+
     async def _run_lane(self, lane: list[int], steps_of: dict[int, list[_Step]]) -> None:
         steps = [step for index in lane for step in steps_of[index]]
         position = 0
         stopped_by: int | None = None
-        try:
-            while position < len(steps) and stopped_by is None:
-                if self._failed(steps[position].event):  # its later steps wait for its retry
-                    position += 1
-                    continue
-                run = _batchable_run(steps, position) or steps[position : position + 1]
-                position += len(run)
-                outcomes = await self._send_run(run)
-                stopped_by = self._record(run, outcomes)
-        finally:
-            self.batcher.lane_done()
+        while position < len(steps) and stopped_by is None:
+            if self._failed(steps[position].event):  # its later steps wait for its retry
+                position += 1
+                continue
+            run = _batchable_run(steps, position) or steps[position : position + 1]
+            position += len(run)
+            outcomes = await self._send_run(run)
+            stopped_by = self._record(run, outcomes)
         if stopped_by is not None:
             await self._hold(lane, stopped_by)
 
@@ -298,7 +346,7 @@ class _Delivery:
             if self.halted is not None:
                 return await self.halted, None
             try:
-                response = await client.http.request(request.method, request.path, content=content)
+                response = await client.post(request.method, request.path, content)
             except httpx.TimeoutException:
                 return transport_failure("timeout", "no answer from Customer.io in time"), None
             except httpx.TransportError as error:
@@ -332,6 +380,22 @@ class _Delivery:
                 ),
             }
         )
+
+
+@lru_cache(maxsize=4096)
+def _url(text: str) -> httpx.URL:
+    """URLs parsed once (httpx checks every part): the same people's paths come back."""
+    return httpx.URL(text)
+
+
+def _request_headers(http: httpx.AsyncClient, auth: httpx.Auth) -> httpx.Headers:
+    """The headers `http` sends with every request, its authorization included (asked of
+    the auth itself, as the client would)."""
+    headers = httpx.Headers(http.headers)
+    probe = next(auth.sync_auth_flow(httpx.Request("GET", http.base_url)))
+    if "Authorization" in probe.headers:
+        headers["Authorization"] = probe.headers["Authorization"]
+    return headers
 
 
 def _settled(outcome: Outcome) -> asyncio.Future[Outcome]:

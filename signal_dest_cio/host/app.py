@@ -21,6 +21,7 @@ from .guard import RequestGuard
 from .leasing import DEFAULT_LEASE_SECONDS
 from .live import router as live_router
 from .pool import DestinationPool, TransportFactory
+from .prometheus import install_metrics
 from .service import Host
 from .sources import sources
 from .store_api import open_store
@@ -142,6 +143,7 @@ def create_app(
     app.include_router(live_router)
     app.include_router(sources)
     app.include_router(app_actions)
+    install_metrics(app, host)  # GET /metrics
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:

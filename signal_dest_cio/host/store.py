@@ -31,6 +31,7 @@ from .schema import create_schema
 from .sqlite_deliveries import SqliteDeliveries
 from .store_api import Lease, PacerFactory, StaleRevision
 from .store_common import (
+    LIVE_INTEGRATIONS,
     dumps,
 )
 from .vault import Vault
@@ -158,9 +159,7 @@ class SqliteStore(SqliteDeliveries):
         return found
 
     def list_integrations(self) -> list[Integration]:
-        return [
-            integration_from(row) for row in self._rows("SELECT * FROM integrations ORDER BY id")
-        ]
+        return [integration_from(row) for row in self._rows(LIVE_INTEGRATIONS)]
 
     def get_revision(self, integration_id: str, number: int) -> Revision | None:
         rows = self._rows(
