@@ -20,7 +20,9 @@ from typing import Any, TextIO
 import structlog
 from pydantic import ValidationError
 
+from .admin_cli import add_admin_commands
 from .app_cli import add_app_commands
+from .check_cli import add_check_command
 from .config import CustomerIoConfig
 from .destination import CustomerIoDestination, validate_config
 from .harness import SAMPLE_TYPES
@@ -309,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.set_defaults(run=rotate_key)
 
     add_app_commands(commands)
+    add_check_command(commands)
+    add_admin_commands(commands)
 
     emulate = commands.add_parser(
         "emulator",

@@ -19,6 +19,7 @@ from .service import Host
 SAMPLE_TYPES = Literal["identify", "track", "page", "screen", "group", "alias"]
 DeliveryStatus = Literal["pending", "delivered", "filtered", "dead_lettered"]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+EVENTS_SOURCE = "events_api"  # the `source` label of POST /v1/events in /metrics
 
 _bearer = HTTPBearer(auto_error=False, description="the admin token (SIGNAL_ADMIN_TOKEN)")
 
@@ -114,7 +115,15 @@ def show_catalog_entry(key: str, host: HostDep) -> dict[str, Any]:
 
 @admin.post("/integration-catalog/{key}/install", status_code=201, dependencies=writes)
 async def install(
-    key: str, body: InstallRequest, host: HostDep, verify: bool = False
+    key: str,
+    body: InstallRequest,
+    host: HostDep,
+    verify: Annotated[
+        bool, Query(description="run the connection check first (false: skip it)")
+    ] = True,
+    allow_duplicate: Annotated[
+        bool, Query(description="install even if the same destination and config exist")
+    ] = False,
 ) -> dict[str, Any]:
     return await host.install(
         key,
@@ -123,6 +132,7 @@ async def install(
         config=body.config,
         delivery_mode=body.delivery_mode,
         verify=verify,
+        allow_duplicate=allow_duplicate,
     )
 
 
@@ -136,6 +146,12 @@ def show_integration(integration_id: str, host: HostDep, response: Response) -> 
     view = host.integration_view(host.integration(integration_id))
     response.headers["ETag"] = f'"{view["revision"]["number"]}"'  # for If-Match on revisions
     return view
+
+
+@admin.delete("/integrations/{integration_id}")
+def delete_integration(integration_id: str, host: HostDep) -> dict[str, Any]:
+    """Deleted and kept as a record: pending deliveries are dead-lettered, nothing lost."""
+    return host.delete(integration_id)
 
 
 @admin.get("/integrations/{integration_id}/revisions")
@@ -257,9 +273,19 @@ async def post_events(request: Request, host: HostDep) -> JSONResponse:
             now_ms=int(host.now() * 1000),
         )
     except SignatureError as error:
+        request.app.state.ingest_counters.refusal(
+            EVENTS_SOURCE, ApiError(401, error.code, error.message)
+        )
         raise ApiError(401, error.code, error.message) from None
     # A client's retry of this call (same key, or same signed body and time) queues nothing
     # new: events without a messageId get ids derived from it.
     key = request.headers.get("idempotency-key")
     request_key = f"key:{key}" if key else f"sig:{request.headers.get('x-signature', '')}"
-    return JSONResponse(host.ingest(body, request_key), status_code=202)
+    counters = request.app.state.ingest_counters  # GET /metrics
+    try:
+        answer = host.ingest(body, request_key)
+    except ApiError as error:
+        counters.refusal(EVENTS_SOURCE, error)
+        raise
+    counters.accepted(EVENTS_SOURCE, answer)
+    return JSONResponse(answer, status_code=202)

@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
+from .metric_queries import POSTGRES_OUTCOMES_SQL, DeliveryMetrics, read_metrics
 from .pg_coord import PgCoordination
 from .records import DELIVERY_STATUSES, Delivery, delivery_from
 from .store_api import Lease
@@ -20,6 +21,7 @@ from .store_common import (
     SELECT_DELIVERY,
     delivery_values,
     dumps,
+    integration_deleted,
     loads,
     released_history,
     test_interrupted,
@@ -238,3 +240,43 @@ class PgDeliveries:
                 )
                 self._notify(db)
         return chosen
+
+    def delivery_states(
+        self, integration_id: str, delivery_ids: Sequence[int], message_ids: Sequence[str]
+    ) -> list[tuple[int, str, str]]:
+        rows = self._rows(
+            "SELECT d.id, e.message_id, d.status FROM deliveries d"
+            " JOIN events e ON e.seq = d.event_seq WHERE d.integration_id = %s"
+            " AND (d.id = ANY(%s) OR e.message_id = ANY(%s))",
+            (integration_id, list(delivery_ids), list(message_ids)),
+        )
+        return [(int(r["id"]), str(r["message_id"]), str(r["status"])) for r in rows]
+
+    def delete_integration(self, integration_id: str, now: float) -> int:
+        entry = integration_deleted(now)
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE integrations SET enabled = FALSE, deleted_at = %s, updated_at = %s"
+                " WHERE id = %s AND deleted_at IS NULL",
+                (now, now, integration_id),
+            )
+            rows = db.execute(
+                "SELECT id, history FROM deliveries WHERE integration_id = %s"
+                " AND status = 'pending' FOR UPDATE",
+                (integration_id,),
+            ).fetchall()
+            if rows:
+                db.execute(
+                    "UPDATE deliveries AS d SET status = 'dead_lettered', held_by = NULL,"
+                    " history = v.history, updated_at = %s"
+                    " FROM unnest(%s::bigint[], %s::text[]) AS v(id, history) WHERE d.id = v.id",
+                    (
+                        now,
+                        [int(r["id"]) for r in rows],
+                        [dumps([*(loads(r["history"]) or []), entry]) for r in rows],
+                    ),
+                )
+        return len(rows)
+
+    def delivery_metrics(self) -> DeliveryMetrics:
+        return read_metrics(self._rows, POSTGRES_OUTCOMES_SQL)

@@ -93,6 +93,10 @@ MIGRATIONS: tuple[str, ...] = (
         next_slot DOUBLE PRECISION NOT NULL
     );
     """,
+    # 2: a deleted integration is kept as a record (its deliveries stay readable).
+    """
+    ALTER TABLE integrations ADD COLUMN deleted_at DOUBLE PRECISION;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -28,7 +28,7 @@ from .pg_deliveries import PgDeliveries
 from .pgschema import migrate
 from .records import Accepted, Delivery, Integration, Revision, integration_from
 from .store_api import Lease, PacerFactory, StaleRevision
-from .store_common import dumps
+from .store_common import LIVE_INTEGRATIONS, dumps
 from .vault import Vault
 
 # Connections per process: the server's threads, the worker, its pacer threads. The
@@ -174,7 +174,7 @@ class PostgresStore(PgDeliveries):
         return integration_from(rows[0]) if rows else None
 
     def list_integrations(self) -> list[Integration]:
-        return [integration_from(r) for r in self._rows("SELECT * FROM integrations ORDER BY id")]
+        return [integration_from(r) for r in self._rows(LIVE_INTEGRATIONS)]
 
     def get_revision(self, integration_id: str, number: int) -> Revision | None:
         rows = self._rows(

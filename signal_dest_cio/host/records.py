@@ -22,6 +22,7 @@ class Integration:
     revision: int
     created_at: float
     updated_at: float
+    deleted_at: float | None = None  # deleted: kept as a record, sends nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,7 @@ def integration_from(row: Row) -> Integration:
         revision=row["revision"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        deleted_at=_optional(row, "deleted_at"),
     )
 
 

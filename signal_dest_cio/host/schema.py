@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS integrations (
     paused TEXT,
     revision INTEGER NOT NULL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    deleted_at REAL
 );
 CREATE TABLE IF NOT EXISTS revisions (
     integration_id TEXT NOT NULL REFERENCES integrations(id),
@@ -75,6 +76,9 @@ def create_schema(db: sqlite3.Connection) -> None:
     """Create what is missing; a file from before lanes and test namespaces is upgraded."""
     if _columns(db, "events") and "namespace" not in _columns(db, "events"):
         _add_event_namespace(db)
+    integrations = _columns(db, "integrations")
+    if integrations and "deleted_at" not in integrations:
+        db.execute("ALTER TABLE integrations ADD COLUMN deleted_at REAL")
     existing = _columns(db, "deliveries")
     for name, declaration in _ADDED_DELIVERY_COLUMNS.items():
         if existing and name not in existing:

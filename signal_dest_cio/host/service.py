@@ -14,6 +14,7 @@ import httpx
 
 from ..harness import RecordingTransport, sample_event
 from ..logging import redact_with
+from .admin_ops import duplicate_install, refuse_if_deleted, replay_report, twin_of
 from .configs import masked, overlay, storable, validate
 from .errors import ApiError, not_found
 from .intake import depth_of, derived_message_id, event_list, may_hold_surrogates
@@ -104,6 +105,7 @@ class Host:
         config: Mapping[str, Any],
         delivery_mode: str,
         verify: bool,
+        allow_duplicate: bool = False,
     ) -> dict[str, Any]:
         entry = self.catalog_entry(key)
         keys = {v.get("key") for v in entry.get("variants", [])}
@@ -131,7 +133,12 @@ class Host:
                     for name in conflicts
                 ],
             )
-        config = await self._checked_config(key, {**defaults, **config}, verify)
+        config = await self._checked_config(key, {**defaults, **config}, verify=False)
+        twin = None if allow_duplicate else twin_of(self.store, key, config)
+        if twin is not None:
+            raise duplicate_install(twin)  # it would deliver every event twice
+        if verify:
+            await self._verify(key, config)
         integration = self.store.create_integration(
             "int_" + secrets.token_hex(8),
             name=name,
@@ -177,6 +184,18 @@ class Host:
             raise not_found("integration", integration_id)
         return found
 
+    def writable(self, integration_id: str) -> Integration:
+        """The integration, to change: a deleted one is a 409 (admin_ops.py)."""
+        return refuse_if_deleted(self.integration(integration_id))
+
+    def delete(self, integration_id: str) -> dict[str, Any]:
+        """Deleted, kept as a record; its pending deliveries dead-lettered (admin_ops.py).
+        Deleting it again changes nothing."""
+        integration = self.integration(integration_id)
+        pending = self.store.delete_integration(integration.id, self.now())
+        self._revision_locks.pop(integration.id, None)
+        return {**self.integration_view(self.integration(integration.id)), "dead_lettered": pending}
+
     def current_revision(self, integration: Integration) -> Revision:
         revision = self.store.get_revision(integration.id, integration.revision)
         assert revision is not None
@@ -204,7 +223,7 @@ class Host:
         self, integration_id: str, changes: Mapping[str, Any], verify: bool, base: int | None
     ) -> dict[str, Any]:
         for _ in range(MAX_REVISION_RETRIES):
-            integration = self.integration(integration_id)
+            integration = self.writable(integration_id)
             current = self.current_revision(integration)
             if base is not None and base != current.number:
                 raise stale_revision(base, current.number)
@@ -222,13 +241,13 @@ class Host:
         raise ApiError(409, "revision_conflict", "the integration kept changing; try again")
 
     def set_enabled(self, integration_id: str, enabled: bool) -> dict[str, Any]:
-        integration = self.integration(integration_id)
+        integration = self.writable(integration_id)
         self.store.set_enabled(integration.id, enabled, self.now())
         self.worker.wake()
         return self.integration_view(self.integration(integration.id))
 
     def resume(self, integration_id: str) -> dict[str, Any]:
-        integration = self.integration(integration_id)
+        integration = self.writable(integration_id)
         self.store.set_paused(integration.id, None, self.now())
         self.worker.wake()
         return self.integration_view(self.integration(integration.id))
@@ -312,7 +331,7 @@ class Host:
         self, integration_id: str, kind: str, user_id: str, event: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         """Deliver one event now, recording each request sent and each status returned."""
-        integration = self.integration(integration_id)
+        integration = self.writable(integration_id)
         revision = self.current_revision(integration)
         message_id = f"test-{uuid.uuid4()}"
         body: dict[str, Any]
@@ -372,12 +391,18 @@ class Host:
         delivery_ids: Sequence[int] | None,
         message_ids: Sequence[str] | None,
     ) -> dict[str, Any]:
-        integration = self.integration(integration_id)
+        integration = self.writable(integration_id)
+        named = delivery_ids is not None or message_ids is not None
+        found = (
+            self.store.delivery_states(integration.id, delivery_ids or (), message_ids or ())
+            if named
+            else []
+        )
         requeued = self.store.requeue_dead_letters(
             integration.id, self.now(), delivery_ids, message_ids
         )
         self.worker.wake()
-        return {"requeued": len(requeued), "delivery_ids": requeued}
+        return replay_report(requeued, found, delivery_ids, message_ids)
 
     # -- views: what responses show (secrets masked) -------------------------------------
 
@@ -390,7 +415,13 @@ class Host:
 
     def integration_view(self, integration: Integration) -> dict[str, Any]:
         status = (
-            "disabled" if not integration.enabled else "paused" if integration.paused else "active"
+            "deleted"
+            if integration.deleted_at is not None
+            else "disabled"
+            if not integration.enabled
+            else "paused"
+            if integration.paused
+            else "active"
         )
         paused = integration.paused
         return {
@@ -406,6 +437,7 @@ class Host:
             "deliveries": self.store.counts(integration.id),
             "created_at": iso(integration.created_at),
             "updated_at": iso(integration.updated_at),
+            "deleted_at": iso(integration.deleted_at),
         }
 
     def _requests_of(self, delivery: Delivery) -> list[Any]:

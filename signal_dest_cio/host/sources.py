@@ -68,6 +68,7 @@ async def reporting_webhook(integration_id: str, request: Request) -> dict[str, 
         exclude=excluded | {integration.id},
     )
     host.worker.wake()
+    request.app.state.ingest_counters.one("reporting_webhook", duplicate=accepted.duplicate)
     return {"ok": True, "message_id": event["messageId"], "duplicate": accepted.duplicate}
 
 

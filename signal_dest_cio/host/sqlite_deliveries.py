@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .local_leases import LocalLeases
+from .metric_queries import SQLITE_OUTCOMES_SQL, DeliveryMetrics, read_metrics
 from .records import DELIVERY_STATUSES, Delivery, delivery_from
 from .store_api import Lease
 from .store_common import (
@@ -16,6 +17,7 @@ from .store_common import (
     SELECT_DELIVERY,
     delivery_values,
     dumps,
+    integration_deleted,
     loads,
     released_history,
     test_interrupted,
@@ -223,3 +225,42 @@ class SqliteDeliveries:
                 [(now, now, now, delivery_id) for delivery_id in chosen],
             )
         return chosen
+
+    def delivery_states(
+        self, integration_id: str, delivery_ids: Sequence[int], message_ids: Sequence[str]
+    ) -> list[tuple[int, str, str]]:
+        """(id, message id, status) of the integration's deliveries named either way."""
+        ids, messages = list(delivery_ids), list(message_ids)
+        rows = self._rows(
+            "SELECT d.id, e.message_id, d.status FROM deliveries d"
+            " JOIN events e ON e.seq = d.event_seq WHERE d.integration_id = ?"
+            f" AND (d.id IN ({','.join('?' * len(ids))})"
+            f" OR e.message_id IN ({','.join('?' * len(messages))}))",
+            [integration_id, *ids, *messages],
+        )
+        return [(int(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+    def delete_integration(self, integration_id: str, now: float) -> int:
+        """Mark it deleted (and disabled); its pending deliveries are dead-lettered with
+        `integration_deleted`, every record kept. How many were pending."""
+        entry = integration_deleted(now)
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE integrations SET enabled = 0, deleted_at = ?, updated_at = ?"
+                " WHERE id = ? AND deleted_at IS NULL",
+                (now, now, integration_id),
+            )
+            rows = db.execute(
+                "SELECT id, history FROM deliveries WHERE integration_id = ?"
+                " AND status = 'pending'",
+                (integration_id,),
+            ).fetchall()
+            db.executemany(
+                "UPDATE deliveries SET status = 'dead_lettered', held_by = NULL, history = ?,"
+                " updated_at = ? WHERE id = ?",
+                [(dumps([*(loads(r["history"]) or []), entry]), now, r["id"]) for r in rows],
+            )
+        return len(rows)
+
+    def delivery_metrics(self) -> DeliveryMetrics:
+        return read_metrics(self._rows, SQLITE_OUTCOMES_SQL)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..pacing import Pacer, PacerFactory
+from .metric_queries import DeliveryMetrics
 from .records import Accepted, Delivery, Integration, Revision
 from .vault import Vault
 
@@ -179,6 +180,25 @@ class HostStore(Protocol):
         delivery_ids: Sequence[int] | None = None,
         message_ids: Sequence[str] | None = None,
     ) -> list[int]: ...
+
+    def delivery_states(
+        self, integration_id: str, delivery_ids: Sequence[int], message_ids: Sequence[str]
+    ) -> list[tuple[int, str, str]]:
+        """(id, message id, status) of the integration's deliveries named either way."""
+        ...
+
+    def delete_integration(self, integration_id: str, now: float) -> int:
+        """Deleted (kept as a record, listed nowhere); pending deliveries dead-lettered."""
+        ...
+
+    def delivery_metrics(self) -> DeliveryMetrics:
+        """What /metrics shows of the deliveries, read now (metric_queries.py)."""
+        ...
+
+    def settled_times(self, integration_id: str, limit: int) -> list[tuple[str, float, float]]:
+        """(status, queued_at, updated_at): the newest `limit` settled deliveries of each
+        status, tests left out (the /live chart, timeline.py)."""
+        ...
 
     # many workers: leases, the registry, the shared request budget
     def claim_lease(self, integration_id: str, owner: str, seconds: float) -> Lease | None: ...

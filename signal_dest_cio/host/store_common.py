@@ -7,6 +7,9 @@ from typing import Any
 
 from .records import Delivery
 
+# Deleted integrations are kept as records but listed nowhere (nor walked, nor fed).
+LIVE_INTEGRATIONS = "SELECT * FROM integrations WHERE deleted_at IS NULL ORDER BY id"
+
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
@@ -87,5 +90,18 @@ def test_interrupted(now: float) -> dict[str, Any]:
         "reason": {
             "code": "test_interrupted",
             "message": "the host stopped before this test event had an outcome",
+        },
+    }
+
+
+def integration_deleted(now: float) -> dict[str, Any]:
+    """The history entry of a delivery still pending when its integration was deleted."""
+    return {
+        "at": now,
+        "kind": "deleted",
+        "code": "integration_deleted",
+        "reason": {
+            "code": "integration_deleted",
+            "message": "the integration was deleted before this event was delivered",
         },
     }
