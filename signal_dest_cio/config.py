@@ -7,12 +7,27 @@ import ipaddress
 import json
 import os
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
+
+from .mappings.schema import mappings_schema
+
+if TYPE_CHECKING:
+    from .mappings.engine import CompiledMappings
 
 
 class Region(StrEnum):
@@ -193,6 +208,58 @@ class CustomerIoConfig(BaseModel):
         description='track event name -> transactional message, e.g. {"Order Completed": '
         '{"message_id": 7}}: the event also sends that message to its person (needs api_key)',
     )
+
+    mappings: Annotated[dict[str, Any] | None, WithJsonSchema(mappings_schema())] = Field(
+        default=None,
+        description="rules that choose which events go and how they map (SPEC 12): "
+        '{"schema_version": 1, "fallback": "builtin", "rules": [{"id", "when", "actions"}]}',
+    )
+    _compiled: tuple[Any, CompiledMappings | None] = PrivateAttr(default=(None, None))
+
+    @field_validator("mappings", mode="before")
+    @classmethod
+    def _mappings_as_json_text(cls, value: Any) -> Any:
+        from .mappings.model import MappingsInvalid, read_mappings
+
+        try:
+            return read_mappings(value)
+        except MappingsInvalid as error:
+            raise ValueError(error.problems[0][1]) from None
+
+    @model_validator(mode="after")
+    def _compile_mappings(self) -> CustomerIoConfig:
+        """Rules are compiled when the config is saved: a problem is a validation error
+        naming the rule, the field and what is wrong (SPEC 12)."""
+        if self.mappings is None:
+            return self
+        from .mappings.model import MappingsInvalid, compile_mappings
+
+        try:
+            compiled = compile_mappings(self.mappings)
+            problems: list[tuple[tuple[str | int, ...], str]] = []
+            if compiled.rules and self.pipelines:
+                problems.append(((), "rules need a Track API mode (api v1 or v2)"))
+            if compiled.uses("send_transactional_email") and self.api_key is None:
+                problems.append(((), "send_transactional_email needs api_key (an App API key)"))
+            if problems:
+                raise MappingsInvalid(problems)
+        except MappingsInvalid as error:
+            raise error.validation_error() from None
+        self._compiled = (self.mappings, compiled)
+        return self
+
+    @property
+    def compiled_mappings(self) -> CompiledMappings | None:
+        """The rules, compiled; None without rules (the built-in mapping, exactly)."""
+        source, compiled = self._compiled
+        if source is not self.mappings:  # a model_copy that changed them: compile again
+            if self.mappings is None:
+                return None
+            from .mappings.model import compile_mappings
+
+            compiled = compile_mappings(self.mappings)
+            self._compiled = (self.mappings, compiled)
+        return compiled if compiled is not None and compiled.rules else None
 
     @field_validator("transactional", mode="before")
     @classmethod

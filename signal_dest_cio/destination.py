@@ -19,6 +19,7 @@ from .config import CustomerIoConfig, config_schema
 from .lanes import lane_keys
 from .logging import REDACTED, get_logger, redact_with, register_secret, scrub
 from .mapping import map_event
+from .mappings.engine import Explanation, map_with_rules
 from .operations import Mapped, Refused
 from .outcomes import Outcome
 from .pacing import PacerFactory
@@ -94,9 +95,16 @@ class Preview(BaseModel):
     message: str | None = None
     warnings: list[str] = []
     requests: list[PreviewRequest] = []
+    # With mapping rules (SPEC 12): each rule, matched or not, each condition with the
+    # value it saw, each action's resolved fields and omitted keys. None without rules.
+    mapping: dict[str, Any] | None = None
+    sent: Literal[False] = False
+    note: str = "a preview: nothing was sent"
 
     def as_json(self) -> dict[str, Any]:
-        data = self.model_dump(exclude={"requests"})
+        data = self.model_dump(exclude={"requests", "mapping"})
+        if self.mapping is not None:
+            data["mapping"] = self.mapping
         data["requests"] = [request.as_json() for request in self.requests]
         return data
 
@@ -154,16 +162,22 @@ class CustomerIoDestination:
             return recent[1]
         return self._map(event)
 
-    def _map(self, event: Any) -> Mapped | Refused:
-        if self.config.pipelines:
-            return map_pipelines(event, self.config)
-        return map_event(event, self.config)
+    def _map(self, event: Any, explanation: Explanation | None = None) -> Mapped | Refused:
+        config = self.config
+        if config.pipelines:
+            return map_pipelines(event, config)
+        rules = config.compiled_mappings
+        if rules is not None:
+            return map_with_rules(event, config, rules, explanation)
+        return map_event(event, config)
 
     def preview(self, event: Any, api: Literal["v1", "v2"] | None = None) -> Preview:
         """The requests an event becomes, one per operation, as single calls: the v1
         request (v1), the `/api/v2/entity` item (v2), the Data Pipelines call of its
         type (pipelines). Nothing is sent; no credential is shown."""
-        mapped = self._map(event)
+        explanation = Explanation() if self.config.compiled_mappings is not None else None
+        mapped = self._map(event, explanation)
+        rules = explanation.as_json() if explanation is not None else None
         if not isinstance(mapped, Mapped):
             return Preview(
                 message_id=mapped.message_id,
@@ -171,6 +185,7 @@ class CustomerIoDestination:
                 code=mapped.code,
                 message=mapped.message,
                 warnings=list(mapped.warnings),
+                mapping=rules,
             )
         config = self.config
         if config.pipelines:
@@ -186,6 +201,7 @@ class CustomerIoDestination:
             message_id=mapped.message_id,
             outcome="ready",
             warnings=list(mapped.warnings),
+            mapping=rules,
             requests=[
                 PreviewRequest(
                     method=r.method,
@@ -241,10 +257,13 @@ class CustomerIoDestination:
             else:
                 outcomes.append(Outcome.from_refused(mapped))
         if ready:
-            for position, outcome in zip(
-                positions, await self._track_client().send(ready), strict=True
+            for position, mapped, outcome in zip(
+                positions, ready, await self._track_client().send(ready), strict=True
             ):
-                outcomes[position] = outcome
+                # Which rules made the requests (SPEC 12), for the deliveries API and /live.
+                outcomes[position] = (
+                    outcome.model_copy(update={"rules": mapped.rules}) if mapped.rules else outcome
+                )
         secrets = self._secret_values()
         final = [
             self._without_secrets(outcome, secrets) for outcome in outcomes if outcome is not None

@@ -87,6 +87,7 @@ class Mapped:
     message_id: str | None
     operations: tuple[Operation, ...]
     warnings: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()  # the mapping rules (SPEC 12) whose actions made them
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from .operations import Refused
 
@@ -38,6 +38,16 @@ class Outcome(BaseModel):
     retry_after: float | None = None
     message_id: str | None = None
     warnings: tuple[str, ...] = ()
+    # The mapping rules (SPEC 12) whose actions made the requests; shown only when set,
+    # so an integration without rules reports exactly what it always did.
+    rules: tuple[str, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _rules_when_set(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if not self.rules and isinstance(data, dict):
+            data.pop("rules", None)
+        return data
 
     @classmethod
     def from_refused(cls, refused: Refused) -> Outcome:
