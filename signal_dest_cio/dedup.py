@@ -31,7 +31,7 @@ def _ulid(time_ms: int, randomness: bytes) -> str:
 
 
 def is_ulid(value: str) -> bool:
-    return _ULID.fullmatch(value.upper()) is not None
+    return len(value) == 26 and _ULID.fullmatch(value.upper()) is not None
 
 
 def dedup_id(message_id: str | None, time_ms: int | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +31,10 @@ _BASIC_DATE = re.compile(r"[0-9]{8}")
 
 
 def _parse_iso_ms(text: str) -> int | None:
+    if len(text) == 24 and text[23] == "Z":  # JavaScript's toISOString(): most event times
+        ms = _parse_js_ms(text)
+        if ms is not None:
+            return ms
     match = _ISO.fullmatch(text)
     if match is None:
         return None
@@ -60,6 +64,25 @@ def _parse_iso_ms(text: str) -> int | None:
     if leap and ms // 1000 % 86_400 != 86_399:
         return None
     return ms
+
+
+def _parse_js_ms(text: str) -> int | None:
+    """`YYYY-MM-DDTHH:MM:SS.sssZ` (24 characters) read in C; None for anything else (or a
+    time the general pattern must judge, such as a leap second), which `_parse_iso_ms`
+    then reads. The separators are checked here: `fromisoformat` takes any."""
+    if (
+        text[4] != "-" or text[7] != "-" or text[10] not in "Tt" or text[13] != ":"
+        or text[16] != ":" or text[19] != "." or not text.isascii()
+        or not text[20:23].isdigit()  # (`fromisoformat` would read `.00Z` as a fraction)
+    ):  # fmt: skip
+        return None
+    try:
+        moment = datetime.fromisoformat(text[:23])  # ASCII digits only, ranges checked
+    except ValueError:
+        return None
+    days = moment.toordinal() - _EPOCH_ORDINAL
+    seconds = ((days * 24 + moment.hour) * 60 + moment.minute) * 60 + moment.second
+    return seconds * 1000 + moment.microsecond // 1000
 
 
 @lru_cache(maxsize=1024)  # the times in a batch of events fall on a few days

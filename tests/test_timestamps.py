@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from signal_dest_cio import timestamps
 from signal_dest_cio.timestamps import (
     convert_iso_dates,
     event_time_ms,
@@ -235,3 +239,27 @@ def test_no_time_given_at_all_is_now_and_no_mistake() -> None:
 
     assert ms is not None and before <= ms <= now_ms()
     assert invalid is False
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+    noise=st.sampled_from(["", "T", "t", "-", ":", ".", "Z", "٢", "a", "60", "29", "24"]),
+    at=st.integers(min_value=0, max_value=23),
+)
+def test_the_javascript_form_is_read_by_position_as_the_pattern_reads_it(
+    moment: datetime, noise: str, at: int
+) -> None:
+    text = f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S.")
+    text += f"{moment.microsecond // 1000:03d}Z"
+    text = text[:at] + noise + text[at + len(noise) :] if noise else text  # some broken
+    fast = to_epoch_ms(text)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(timestamps, "_parse_js_ms", lambda text: None)
+        assert to_epoch_ms(text) == fast  # the general pattern agrees, whatever the text
+    if not noise:
+        since = moment.replace(tzinfo=UTC) - EPOCH
+        assert fast == since.days * 86_400_000 + since.seconds * 1000 + since.microseconds // 1000
