@@ -65,9 +65,14 @@ def activity_names(state: EmulatorState, identifier: str) -> list[str]:
 
 
 def emulator_destination(
-    state: EmulatorState, api: str = "v2", workspace: Workspace = US, region: str = "us"
+    state: EmulatorState,
+    api: str = "v2",
+    workspace: Workspace = US,
+    region: str = "us",
+    **options: Any,
 ) -> CustomerIoDestination:
-    """The destination in `api` mode, sending to the US emulator app in process."""
+    """The destination in `api` mode, sending to the US emulator app in process; `options`
+    are more config settings (mappings, say)."""
     transport = httpx.ASGITransport(app=app_for(state, "us"))
     config = {
         "site_id": workspace.site_id,
@@ -78,5 +83,6 @@ def emulator_destination(
         "max_requests_per_second": 10_000,
         "track_api_base_url": US_BASE,
         "app_api_base_url": US_BASE,
+        **options,
     }
     return CustomerIoDestination(config, transport=transport, app_transport=transport)

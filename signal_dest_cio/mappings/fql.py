@@ -262,7 +262,7 @@ def _wrapped(node: Node, always: bool = False) -> str:
 def _path_text(segments: tuple[str, ...]) -> str:
     text = print_path(segments)
     first = text.split(".", 1)[0]
-    if first in _KEYWORDS or first[:1].isdigit() or first[:1] == "-" or first.startswith("$"):
+    if first in _KEYWORDS or first[:1].isdigit() or first[:1] == "-":
         text = "\\" + text  # a name that would read as a keyword or a number
     return text
 

@@ -121,7 +121,7 @@ def _compile_rule(raw: Any, index: int) -> CompiledRule:
                            "(keys: id, when, actions, stop, description)")  # fmt: skip
     if not isinstance(raw.get("stop", False), bool):
         raise _RuleProblem((*here, "stop"), f"{name}: stop must be true or false")
-    if "when" not in raw:
+    if raw.get("when") is None:  # no condition: every event
         predicate, traced = always, (lambda view, trace: True)
     else:
         predicate, traced = _compile_when(raw["when"], (*here, "when"), name)

@@ -110,10 +110,11 @@ def _normalised(segments: Sequence[str]) -> tuple[str, ...]:
 
 def print_path(segments: Sequence[str]) -> str:
     """The text form `parse_path` reads back to the same segments."""
-    return ".".join(
+    text = ".".join(
         "".join("\\" + char if char in SPECIAL or char.isspace() else char for char in segment)
         for segment in segments
     )
+    return "\\" + text if text.startswith("$") else text  # not Segment's `$.` prefix
 
 
 def walk(value: Any, segments: Sequence[str]) -> Any:
