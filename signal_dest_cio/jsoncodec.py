@@ -12,10 +12,11 @@ standard library, so the answer is always the standard library's:
   19 digits or more (a cheap byte scan; also hit by long digit strings, harmlessly),
   or one orjson refuses, is read by `json.loads` (which raises as it always did);
 - encoding: orjson writes NaN and Infinity as `null` (`json` writes `NaN`, or raises
-  with `allow_nan=False`), floats under 1e-4 differently (`0.00001`, `1e-7` against
+  with `allow_nan=False`; output with `null` in it is looked at through `marshal`, which
+  shows any non-finite float), floats under 1e-4 differently (`0.00001`, `1e-7` against
   `1e-05`, `1e-07`), and serializes datetimes, dataclasses and subclasses that `json`
-  treats otherwise (those are passed through to refusal here). Output holding `null`,
-  `0.0000` or a one-digit negative exponent, and anything orjson refuses (a non-str
+  treats otherwise (those are passed through to refusal here). Output that may hold
+  NaN, or holds `0.0000` or a one-digit negative exponent, and anything orjson refuses (a non-str
   key, an integer past 64 bits, a lone surrogate, nesting past 255), is encoded again
   by `json`. `tests/test_jsoncodec.py` holds both to the standard library with
   hypothesis.
@@ -24,6 +25,7 @@ standard library, so the answer is always the standard library's:
 from __future__ import annotations
 
 import json
+import marshal
 import re
 from typing import Any
 
@@ -36,6 +38,7 @@ _OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 _OPTIONS |= orjson.OPT_PASSTHROUGH_SUBCLASS
 # A one-digit negative exponent, as orjson writes it (`json` pads it: `e-07`).
 _SHORT_EXPONENT = re.compile(rb"e-[1-9](?![0-9])").search
+_NON_FINITE = re.compile(rb"[g\xe7][\x00-\xff]{6}[\xf0-\xff][\x7f\xff]").search
 # Every byte but the ASCII digits becomes a space: a run of digits is then a run of `0`.
 _DIGIT_RUNS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
 _LONG_DIGITS = b"0" * 19  # 19 digits can pass -2**63; 20 can pass 2**64 - 1
@@ -53,12 +56,23 @@ def dumps(value: Any, allow_nan: bool = True) -> bytes:
         pass
     else:
         if (
-            b"null" not in encoded
+            (b"null" not in encoded or not _may_hold_non_finite(value))
             and b"0.0000" not in encoded
             and (b"e-" not in encoded or _SHORT_EXPONENT(encoded) is None)
         ):
             return encoded
     return (_LENIENT if allow_nan else _STRICT).encode(value).encode()
+
+
+def _may_hold_non_finite(value: Any) -> bool:
+    """False only when `value` surely holds no NaN or Infinity (orjson wrote `null` for
+    one, or the `null` is a None): `marshal` writes a float as `g` (`\\xe7` when shared)
+    and its 8 bytes, little-endian, and a non-finite double has every exponent bit set."""
+    try:
+        written = marshal.dumps(value)
+    except ValueError:
+        return True
+    return _NON_FINITE(written) is not None
 
 
 def loads(text: str | bytes | bytearray) -> tuple[Any, bool]:

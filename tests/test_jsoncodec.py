@@ -58,7 +58,8 @@ def test_dumps_writes_what_json_dumps_writes_byte_for_byte(value: Any, allow_nan
     "value",
     [1e-05, 1.5e-05, -3.2e-07, 1e-9, 1e16, 5e-324, 1e-10, 0.0001, float("nan"), float("inf"),
      2**64, 2**64 - 1, -(2**63), -(2**63) - 1, 10**30, {1: "a"}, {None: 1}, {"a": None},
-     "\ud800", [[[[]]]], {"t": (1, 2)}, "e-5", "0.0000"],
+     "\ud800", [[[[]]]], {"t": (1, 2)}, "e-5", "0.0000", {"a": None, "b": float("nan")},
+     [None, [2.5, -float("inf")]], [None, 1.5, 1.5], {"g": None, "n": "g\x00\xf0\x7f"}],
 )  # fmt: skip
 def test_dumps_corners_are_the_standard_librarys(value: Any) -> None:
     for allow_nan in (True, False):
