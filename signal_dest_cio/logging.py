@@ -8,6 +8,7 @@ it sees tracebacks and everything earlier processors added.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import MutableMapping
 from typing import Any
@@ -29,11 +30,24 @@ def register_secret(value: str) -> None:
 
 def scrub(text: str, secrets: set[str] | frozenset[str] | None = None) -> str:
     """`text` with every known (or given) secret value replaced by `[redacted]`."""
+    if not text:
+        return text
     # Longest first, so a secret that contains another is replaced whole.
-    for secret in sorted(_known_secrets if secrets is None else secrets, key=len, reverse=True):
+    ordered = (
+        _longest_first(secrets)
+        if isinstance(secrets, frozenset)
+        else sorted(_known_secrets if secrets is None else secrets, key=len, reverse=True)
+    )
+    for secret in ordered:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+@functools.lru_cache(maxsize=256)
+def _longest_first(secrets: frozenset[str]) -> tuple[str, ...]:
+    """A host scrubs every outcome of a batch with the same set: sorted once."""
+    return tuple(sorted(secrets, key=len, reverse=True))
 
 
 def redact(value: Any) -> Any:
