@@ -41,9 +41,12 @@ class TestEventResult:
     outcome: Outcome
     exchanges: list[Exchange] = field(default_factory=list)
     person: dict[str, Any] | None = None
+    # With mapping rules (SPEC 12): each rule, matched or not, each condition with the
+    # value it saw, each action's resolved fields and what was omitted.
+    mapping: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "message_id": self.message_id,
             "outcome": self.outcome.model_dump(mode="json"),
             "requests": [
@@ -52,6 +55,9 @@ class TestEventResult:
             ],
             "person": self.person,
         }
+        if self.mapping is not None:
+            data["mapping"] = self.mapping
+        return data
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -161,6 +167,8 @@ class TestEventSession:
         self._recorder.exchanges = []
         [outcome] = await self._destination.deliver([event])
         result = TestEventResult(outcome.message_id, outcome, self._recorder.exchanges)
+        if self.config.compiled_mappings is not None:  # the rules' trace (pure: sends nothing)
+            result.mapping = self._destination.preview(event).mapping
         key = _person_key(event)
         if key is not None and outcome.kind == "delivered":
             result.person = await _emulator_person(self._inspect, self.config, key)

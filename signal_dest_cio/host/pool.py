@@ -106,6 +106,16 @@ def preview_requests(destination: Any, event: Any, secrets: frozenset[str]) -> l
     return requests
 
 
+def rule_trace(destination: Any, event: Any, secrets: frozenset[str]) -> Any:
+    """What the destination's mapping rules made of an event (SPEC 12: each rule, matched
+    or not, with what each condition saw), redacted; None without rules."""
+    try:
+        data = plain(destination.preview(event))
+    except Exception:  # a preview is for people; its failure must not stop a test event
+        return None
+    return redact_with(data.get("mapping"), secrets)
+
+
 def plain(value: Any) -> dict[str, Any]:
     """A destination's result (a pydantic model, something with `as_json`, a mapping) as a dict."""
     if hasattr(value, "as_json"):

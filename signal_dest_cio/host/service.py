@@ -19,7 +19,7 @@ from .configs import masked, overlay, storable, validate
 from .errors import ApiError, not_found
 from .intake import depth_of, derived_message_id, event_list, may_hold_surrogates
 from .intake import message_id as message_id_of
-from .pool import DestinationPool, outcome_dict, plain, preview_requests
+from .pool import DestinationPool, outcome_dict, plain, preview_requests, rule_trace
 from .records import Delivery, Integration, Revision
 from .settle import settle
 from .store_api import HostStore, StaleRevision
@@ -354,6 +354,7 @@ class Host:
         factory = self.pool.transport_factory
         recorder = RecordingTransport(factory() if factory else httpx.AsyncHTTPTransport())
         secrets_ = self.pool.secrets_of(integration.destination, revision.config)
+        trace: Any = None
         outcome: Any = {
             "kind": "rejected",
             "code": "test_interrupted",
@@ -363,6 +364,7 @@ class Host:
             instance = self.pool.build(integration.destination, revision.config, transport=recorder)
             try:
                 [outcome] = await instance.deliver([body])
+                trace = rule_trace(instance, body, secrets_)  # mapping rules (SPEC 12)
             finally:
                 await instance.aclose()
         finally:
@@ -383,7 +385,8 @@ class Host:
                 test=True,
             )
             self.store.save_deliveries([delivery], now)
-        return self.delivery_view(delivery)
+        view = self.delivery_view(delivery)
+        return view if trace is None else {**view, "mapping": trace}
 
     def replay(
         self,
