@@ -198,10 +198,11 @@ async def test_replay_requeues_dead_letters_all_or_by_id(
     assert statuses(await host.deliveries(installed["id"])) == {"dead_lettered": 2, "delivered": 1}
     by_id = {d["message_id"]: d["id"] for d in dead}
     second = await host.http.post(replay, headers=ADMIN, json={"delivery_ids": [by_id["msg-1"]]})
-    assert second.json() == {"requeued": 1, "delivery_ids": [by_id["msg-1"]]}
+    assert second.json()["requeued"] == 1
+    assert second.json()["delivery_ids"] == [by_id["msg-1"]]
     await host.worker.drain()
     rest = await host.http.post(replay, headers=ADMIN)
-    assert rest.json() == {"requeued": 1, "delivery_ids": [by_id["msg-3"]]}
+    assert (rest.json()["requeued"], rest.json()["delivery_ids"]) == (1, [by_id["msg-3"]])
     await host.worker.drain()
     replayed = await host.deliveries(installed["id"])
     assert statuses(replayed) == {"delivered": 3}

@@ -39,7 +39,9 @@ async def test_batches_come_as_an_array_or_as_a_segment_batch_object(host: HostC
 
 
 async def test_every_enabled_integration_gets_one_delivery_per_event(host: HostClient) -> None:
-    first, second, off = await host.install(), await host.install(), await host.install()
+    # Three integrations, each its own config (the same one twice is refused: a duplicate).
+    first = await host.install()
+    second, off = await host.install(timeout_seconds=9), await host.install(timeout_seconds=8)
     await host.http.post(f"/v1/admin/integrations/{off['id']}/disable", headers=ADMIN)
     await host.send([track(1), track(2)])
     assert sorted(await pending_ids(host, first["id"])) == ["msg-1", "msg-2"]

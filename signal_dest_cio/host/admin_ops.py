@@ -78,3 +78,21 @@ def replay_report(
             if delivery_id not in again
         ],
     }
+
+
+def verification_view(report: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What an install answer adds: the check's report, and a warning per failed check."""
+    if report is None:
+        return {"verification": None, "warnings": []}
+    failed = [check for check in report.get("checks", []) if not check.get("ok")]
+    return {
+        "verification": dict(report),
+        "warnings": [
+            {
+                "code": "verification_failed",
+                "check": check.get("name"),
+                "message": check.get("message", ""),
+            }
+            for check in failed
+        ],
+    }

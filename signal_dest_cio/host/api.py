@@ -119,8 +119,12 @@ async def install(
     body: InstallRequest,
     host: HostDep,
     verify: Annotated[
-        bool, Query(description="run the connection check first (false: skip it)")
-    ] = True,
+        bool | None,
+        Query(
+            description="left out: run the connection check and report a failure under "
+            "`warnings`; true: refuse a failing config (422); false: skip the check"
+        ),
+    ] = None,
     allow_duplicate: Annotated[
         bool, Query(description="install even if the same destination and config exist")
     ] = False,

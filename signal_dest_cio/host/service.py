@@ -14,7 +14,13 @@ import httpx
 
 from ..harness import RecordingTransport, sample_event
 from ..logging import redact_with
-from .admin_ops import duplicate_install, refuse_if_deleted, replay_report, twin_of
+from .admin_ops import (
+    duplicate_install,
+    refuse_if_deleted,
+    replay_report,
+    twin_of,
+    verification_view,
+)
 from .configs import masked, overlay, storable, validate
 from .errors import ApiError, not_found
 from .intake import depth_of, derived_message_id, event_list, may_hold_surrogates
@@ -104,9 +110,11 @@ class Host:
         variant: str | None,
         config: Mapping[str, Any],
         delivery_mode: str,
-        verify: bool,
+        verify: bool | None,
         allow_duplicate: bool = False,
     ) -> dict[str, Any]:
+        """`verify`: None (the default) runs the connection check and reports a failure
+        in the answer's `warnings`; True refuses a failing config (422); False skips it."""
         entry = self.catalog_entry(key)
         keys = {v.get("key") for v in entry.get("variants", [])}
         if variant is None and DEFAULT_VARIANT in keys:
@@ -137,8 +145,7 @@ class Host:
         twin = None if allow_duplicate else twin_of(self.store, key, config)
         if twin is not None:
             raise duplicate_install(twin)  # it would deliver every event twice
-        if verify:
-            await self._verify(key, config)
+        report = None if verify is False else await self._verify(key, config, refuse=bool(verify))
         integration = self.store.create_integration(
             "int_" + secrets.token_hex(8),
             name=name,
@@ -148,7 +155,7 @@ class Host:
             config=config,
             now=self.now(),
         )
-        return self.integration_view(integration)
+        return {**self.integration_view(integration), **verification_view(report)}
 
     async def _checked_config(
         self, key: str, raw: Mapping[str, Any], verify: bool
@@ -159,16 +166,24 @@ class Host:
             await self._verify(key, config)
         return config
 
-    async def _verify(self, key: str, config: dict[str, Any]) -> None:
-        """Run the destination's connection check; refuse the config when it fails."""
+    async def _verify(
+        self, key: str, config: dict[str, Any], *, refuse: bool = True
+    ) -> dict[str, Any] | None:
+        """Run the destination's connection check; refuse the config when it fails (or,
+        with `refuse=False`, hand the failing report back)."""
         instance = self.pool.build(key, config)
         try:
-            report = await instance.check()
+            check = getattr(instance, "check", None)
+            if check is None:  # a destination without a connection check
+                if refuse:
+                    raise ApiError(422, "verification_failed", f"{key} has no connection check")
+                return None
+            report = await check()
         finally:
             await instance.aclose()
-        data = plain(report)
-        if data.get("ok"):
-            return
+        data: dict[str, Any] = plain(report)
+        if data.get("ok") or not refuse:
+            return data
         failed = [check for check in data.get("checks", []) if not check.get("ok")]
         details = [
             {"check": check.get("name"), "message": check.get("message", "")} for check in failed
