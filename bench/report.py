@@ -14,16 +14,22 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     checks = []
     mapping = results.get("mapping")
     if mapping:
-        checks.append(_check("mapping cost v2 / JSON floor", mapping["v2_over_floor"], "<=", 3))
+        checks.append(_check("mapping cost v2 / JSON floor", mapping["v2_over_floor"], "<=", 2))
         checks.append(_check("mapping cost v1 / JSON floor", mapping["v1_over_floor"], "<=", 3))
     delivery = results.get("delivery", {}).get("30ms")
     if delivery:
         ratios = delivery["ratios"]
-        checks.append(_check("30 ms: d (v2) / a (official)", ratios["d_over_a"], ">=", 50))
-        checks.append(_check("30 ms: d (v2) / b (official x8)", ratios["d_over_b"], ">=", 10))
-        checks.append(_check("30 ms: c (v1) / b (official x8)", ratios["c_over_b"], ">=", 3))
-        if "e_over_d" in ratios:
-            checks.append(_check("30 ms: e (pipelines) / d (v2)", ratios["e_over_d"], ">=", 0.8))
+        checks.append(_check("30 ms: d (v2) / a (official)", ratios["d_over_a"], ">=", 500))
+        checks.append(_check("30 ms: d (v2) / b (official x8)", ratios["d_over_b"], ">=", 60))
+        checks.append(_check("30 ms: c (v1) / b (official x8)", ratios["c_over_b"], ">=", 4))
+    unloaded = results.get("delivery", {}).get("0ms")
+    if unloaded and "c_over_a" in unloaded["ratios"]:
+        checks.append(
+            _check("0 ms: c (v1) / a (official)", unloaded["ratios"]["c_over_a"], ">=", 1)
+        )
+    if delivery and "e_over_d" in delivery["ratios"]:
+        ratio = delivery["ratios"]["e_over_d"]
+        checks.append(_check("30 ms: e (pipelines) / d (v2)", ratio, ">=", 0.8))
     batches = results.get("requests_per_event")
     if batches:
         checks.append(_check("v2 batch fill with a backlog", batches["batch_fill"], ">=", 0.9))
@@ -73,6 +79,13 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
             ("   v2 (parse, map, render, encode) / floor", f"{mapping['v2_over_floor']}x"),
             ("   v1 (parse, map, render, encode) / floor", f"{mapping['v1_over_floor']}x"),
         ]  # fmt: skip
+        if "v2_over_orjson_floor" in mapping:
+            rows += [
+                ("   floor: json / orjson (us per event)",
+                 f"{mapping['floor_us_per_event']} / {mapping['orjson_floor_us_per_event']}"),
+                ("   v2 / orjson's own floor", f"{mapping['v2_over_orjson_floor']}x"),
+                ("   v1 / orjson's own floor", f"{mapping['v1_over_orjson_floor']}x"),
+            ]  # fmt: skip
     delivery = results.get("delivery")
     if delivery:
         capacity = delivery["server_capacity"]
@@ -95,7 +108,8 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append((
                 "     ratios",
                 f"d/a {ratios['d_over_a']}x  d/b {ratios['d_over_b']}x  c/b {ratios['c_over_b']}x  "
-                f"b/a {ratios['b_over_a']}x  e/a {ratios.get('e_over_a')}x  "
+                f"c/a {ratios.get('c_over_a')}x  b/a {ratios['b_over_a']}x  "
+                f"e/a {ratios.get('e_over_a')}x  "
                 f"e/d {ratios.get('e_over_d')}x",
             ))  # fmt: skip
         peak = max(
