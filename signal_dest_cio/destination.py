@@ -102,9 +102,10 @@ class Preview(BaseModel):
     note: str = "a preview: nothing was sent"
 
     def as_json(self) -> dict[str, Any]:
-        data = self.model_dump(exclude={"requests", "mapping"})
+        # Without rules, exactly the preview there always was.
+        data = self.model_dump(exclude={"requests", "mapping", "sent", "note"})
         if self.mapping is not None:
-            data["mapping"] = self.mapping
+            data.update(sent=self.sent, note=self.note, mapping=self.mapping)
         data["requests"] = [request.as_json() for request in self.requests]
         return data
 
