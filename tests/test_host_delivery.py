@@ -286,12 +286,12 @@ async def test_a_disabled_integration_keeps_its_queue_until_enabled(
     await host.send(track(1))
     base = f"/v1/admin/integrations/{installed['id']}"
     await host.http.post(base + "/disable", headers=ADMIN)
-    await host.send(track(2))  # arrives while disabled: not queued for it
+    await host.send(track(2))  # arrives while disabled: recorded as filtered, not queued
     await host.worker.drain()
-    assert statuses(await host.deliveries(installed["id"])) == {"pending": 1}
+    assert statuses(await host.deliveries(installed["id"])) == {"pending": 1, "filtered": 1}
     await host.http.post(base + "/enable", headers=ADMIN)
     await host.worker.drain()
-    assert statuses(await host.deliveries(installed["id"])) == {"delivered": 1}
+    assert statuses(await host.deliveries(installed["id"])) == {"delivered": 1, "filtered": 1}
     assert target.accepted == Counter({"msg-1": 1})
 
 

@@ -23,6 +23,7 @@ import structlog
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from .disabled import disabled_columns
 from .pg_coord import PgCoordination
 from .pg_deliveries import PgDeliveries
 from .pgschema import migrate
@@ -233,15 +234,20 @@ class PostgresStore(PgDeliveries):
         exclude: Collection[str] = (),
     ) -> list[Accepted]:
         """Store events (once per messageId within `namespace`) and queue one delivery per
-        enabled integration but those in `exclude`; two statements, whatever the count."""
+        enabled integration but those in `exclude` (a disabled one: its record settled as
+        filtered, disabled.py); a few statements, whatever the count."""
         given = list(events)
         with self._transaction() as db:
             db.execute(INGEST_LOCK)
-            targets = [
-                row["id"]
-                for row in db.execute("SELECT id FROM integrations WHERE enabled").fetchall()
+            listed = [
+                (row["id"], bool(row["enabled"]))
+                for row in db.execute(
+                    "SELECT id, enabled FROM integrations WHERE deleted_at IS NULL"
+                ).fetchall()
                 if row["id"] not in exclude
             ]
+            targets = [integration for integration, enabled in listed if enabled]
+            disabled = [integration for integration, enabled in listed if not enabled]
             stored = db.execute(
                 "INSERT INTO events (namespace, message_id, body, received_at)"
                 " SELECT %s, m, b, %s FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY"
@@ -265,6 +271,16 @@ class PostgresStore(PgDeliveries):
                     (now, now, now, now, sorted(new.values()), targets),
                 )
                 self._notify(db)
+            if new and disabled:  # recorded, not sent (disabled.py)
+                outcome, history = disabled_columns(now)
+                db.execute(
+                    "INSERT INTO deliveries (integration_id, event_seq, status, queued_at,"
+                    " next_attempt_at, outcome, history, created_at, updated_at)"
+                    " SELECT t, s, 'filtered', %s, %s, %s, %s, %s, %s"
+                    " FROM unnest(%s::bigint[]) AS e(s) CROSS JOIN unnest(%s::text[]) AS i(t)"
+                    " ORDER BY s, t",
+                    (now, now, outcome, history, now, now, sorted(new.values()), disabled),
+                )
         accepted: list[Accepted] = []
         for message_id, _ in given:
             first = new.pop(message_id, None) is not None  # a repeat in the batch: duplicate

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from ..jsoncodec import dumps as dumps_json
 from .dbfile import hold_lock, is_file_database, make_private
+from .disabled import disabled_columns
 from .local_leases import LocalLeases
 from .records import (
     Accepted,
@@ -215,14 +216,19 @@ class SqliteStore(SqliteDeliveries):
         exclude: Collection[str] = (),
     ) -> list[Accepted]:
         """Store events (once per messageId within `namespace`) and queue one delivery per
-        enabled integration, but those in `exclude` (a source never feeds itself)."""
+        enabled integration, but those in `exclude` (a source never feeds itself); a
+        disabled one gets its record settled as filtered (disabled.py)."""
         batch = list(events)
         with self._transaction() as db:
-            targets = [
-                row[0]
-                for row in db.execute("SELECT id FROM integrations WHERE enabled = 1")
+            listed = [
+                (row[0], bool(row[1]))
+                for row in db.execute(
+                    "SELECT id, enabled FROM integrations WHERE deleted_at IS NULL"
+                )
                 if row[0] not in exclude
             ]
+            targets = [integration for integration, enabled in listed if enabled]
+            disabled = [integration for integration, enabled in listed if not enabled]
             # A handful of statements per request, not two per event: which ids are
             # stored already, the new events in one go, their seqs, their deliveries.
             known = self._seqs_of(db, namespace, [message_id for message_id, _ in batch])
@@ -243,6 +249,17 @@ class SqliteStore(SqliteDeliveries):
                     (target, seqs[message_id], now, now, now, now)
                     for message_id in new
                     for target in targets
+                ],
+            )
+            outcome, history = disabled_columns(now)  # recorded, not sent (disabled.py)
+            db.executemany(
+                "INSERT INTO deliveries (integration_id, event_seq, status, queued_at,"
+                " next_attempt_at, outcome, history, created_at, updated_at)"
+                " VALUES (?, ?, 'filtered', ?, ?, ?, ?, ?, ?)",
+                [
+                    (target, seqs[message_id], now, now, outcome, history, now, now)
+                    for message_id in new
+                    for target in disabled
                 ],
             )
         accepted: list[Accepted] = []
