@@ -1,28 +1,16 @@
-"""Live events: the deliveries API (filter, cursor pages), send-test-event, and the /live
-page, rendered by headless Chromium against a real uvicorn server."""
+"""Live events: the deliveries API (filter, cursor pages, one delivery whole, the
+per-minute timeline), send-test-event, and the /live page's shell (the page in a
+browser: test_host_live_page.py)."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import socket
-import struct
-import subprocess
-import threading
-import time
-import zlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from host_support import (
     ADMIN,
     ADMIN_TOKEN,
     APP_KEY,
-    SIGNING_SECRET,
     TRACK_KEY,
     FakeCustomerIo,
     HostClient,
@@ -30,8 +18,6 @@ from host_support import (
 )
 
 from signal_dest_cio.destination import CustomerIoDestination
-from signal_dest_cio.emulator import EmulatorState, Workspace, serve_in_thread
-from signal_dest_cio.host import create_app, sign
 
 
 async def test_deliveries_filter_by_status_and_page_with_a_cursor(
@@ -144,188 +130,6 @@ async def test_the_live_page_is_a_self_refreshing_shell_without_data(host: HostC
     assert ADMIN_TOKEN not in response.text
 
 
-# -- the page in a real browser -----------------------------------------------------------
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1200,800",
-    "--virtual-time-budget=5000",
-]
-DELIVERED_BADGE = (0xD8, 0xF5, 0xE1)  # .delivered background on the page
-DEAD_BADGE = (0xFF, 0xD9, 0xD9)
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.skip(
-            "headless Chromium is not installed (Debian package `chromium`; .ci/run installs "
-            "it when apt-get can), so the /live page is not rendered in a browser here"
-        )
-    return found
-
-
-LIVE_WORKSPACE = Workspace("host-live-site", "trk-LIVE-SECRET", "app-LIVE-SECRET", "us")
-
-
-@pytest.fixture
-def emulator_url() -> Iterator[str]:
-    """The Customer.io emulator on loopback sockets (both regions; the US one is used)."""
-    with serve_in_thread(EmulatorState([LIVE_WORKSPACE])) as urls:
-        yield urls.us
-
-
-@pytest.fixture
-def live_server() -> Iterator[str]:
-    """The host under uvicorn on a loopback port, worker running on the real clock, sending
-    over real sockets to wherever the installed config points."""
-    app = create_app(admin_token=ADMIN_TOKEN, signing_secret=SIGNING_SECRET)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def png_rows(path: Path) -> list[bytes]:
-    """The RGB(A) scanlines of an 8-bit, non-interlaced PNG (what Chromium writes)."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    position, chunks = 8, {}
-    idat = b""
-    while position < len(data):
-        (length,) = struct.unpack(">I", data[position : position + 4])
-        kind = data[position + 4 : position + 8]
-        body = data[position + 8 : position + 8 + length]
-        if kind == b"IDAT":
-            idat += body
-        else:
-            chunks[kind] = body
-        position += 12 + length
-    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
-    assert depth == 8 and color in (2, 6) and interlace == 0
-    channels = 3 if color == 2 else 4
-    stride = width * channels
-    raw = zlib.decompress(idat)
-    rows: list[bytes] = []
-    previous = bytearray(stride)
-    for y in range(height):
-        kind = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
-        for x in range(stride):
-            left = line[x - channels] if x >= channels else 0
-            up = previous[x]
-            corner = previous[x - channels] if x >= channels else 0
-            if kind == 1:
-                line[x] = (line[x] + left) & 0xFF
-            elif kind == 2:
-                line[x] = (line[x] + up) & 0xFF
-            elif kind == 3:
-                line[x] = (line[x] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                guess = left + up - corner
-                near = min((abs(guess - left), 0, left), (abs(guess - up), 1, up))
-                near = min(near, (abs(guess - corner), 2, corner))
-                line[x] = (line[x] + near[2]) & 0xFF
-        rows.append(bytes(line if channels == 3 else _rgb(line)))
-        previous = line
-    return rows
-
-
-def _rgb(rgba: bytearray) -> bytes:
-    return bytes(b for i, b in enumerate(rgba) if i % 4 != 3)
-
-
-def bands_of(rows: list[bytes], color: tuple[int, int, int]) -> int:
-    """How many separate horizontal bands of the screenshot contain this colour."""
-    needle = bytes(color)
-    bands, inside = 0, False
-    for row in rows:
-        hit = any(row[i : i + 3] == needle for i in range(0, len(row), 3))
-        bands += hit and not inside
-        inside = hit
-    return bands
-
-
-def test_live_page_in_headless_chromium_shows_the_rows(
-    live_server: str, emulator_url: str, tmp_path: Path
-) -> None:
-    binary = chromium()
-    config = {
-        "site_id": LIVE_WORKSPACE.site_id,
-        "tracking_api_key": LIVE_WORKSPACE.track_api_key,
-        "api_key": LIVE_WORKSPACE.app_api_key,
-        "region": "us",
-        "track_api_base_url": emulator_url,
-        "app_api_base_url": emulator_url,
-    }
-    with httpx.Client(base_url=live_server, timeout=10) as client:
-        installed = client.post(
-            "/v1/admin/integration-catalog/customer_io/install?verify=true",
-            headers=ADMIN,
-            json={"name": "Customer.io", "config": config},
-        ).json()
-        events = [track(n) for n in range(4)] + [{"type": "alias", "messageId": "bad-1"}]
-        body = json.dumps(events).encode()
-        stamp = int(time.time() * 1000)
-        signed = {"X-Timestamp": str(stamp), "X-Signature": sign(SIGNING_SECRET, stamp, body)}
-        assert client.post("/v1/events", content=body, headers=signed).status_code == 202
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            page = client.get(
-                f"/v1/admin/integrations/{installed['id']}/deliveries", headers=ADMIN
-            ).json()
-            if page["counts"]["pending"] == 0:
-                break
-            time.sleep(0.1)
-    assert page["counts"] == {"pending": 0, "delivered": 4, "filtered": 0, "dead_lettered": 1}
-    people = httpx.get(f"{emulator_url}/_emulator/workspaces/{LIVE_WORKSPACE.site_id}/people")
-    stored = [a["data"]["message"] for p in people.json()["people"] for a in p["activity"]]
-    assert sorted(stored) == ["msg-0", "msg-1", "msg-2", "msg-3"]
-    url = f"{live_server}/live#token={ADMIN_TOKEN}"
-
-    dom = run_chromium(binary, tmp_path / "dom", "--dump-dom", url)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count('class="delivery"') == 5
-    for message_id in ("msg-0", "msg-3", "bad-1"):
-        assert f'data-message-id="{message_id}"' in dom.stdout
-    assert 'data-status="dead_lettered"' in dom.stdout
-    assert "5 deliveries across 1 integration(s)" in dom.stdout
-
-    shot = tmp_path / "live.png"
-    taken = run_chromium(binary, tmp_path / "shot", f"--screenshot={shot}", url)
-    assert taken.returncode == 0 and shot.exists(), taken.stderr[-2000:]
-    rows = png_rows(shot)
-    assert len(rows) == 800 and len(set(rows)) > 50  # not blank
-    assert bands_of(rows, DELIVERED_BADGE) == 4  # one green badge per delivered row
-    assert bands_of(rows, DEAD_BADGE) == 1
-
-
 async def test_a_test_event_json_cannot_echo_back_is_refused(host: HostClient) -> None:
     installed = await host.install()
     path = f"/v1/admin/integrations/{installed['id']}/send-test-event"
@@ -336,3 +140,87 @@ async def test_a_test_event_json_cannot_echo_back_is_refused(host: HostClient) -
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_json"
     assert await host.deliveries(installed["id"]) == []
+
+
+async def test_one_delivery_is_shown_whole_with_its_history(
+    host: HostClient, target: FakeCustomerIo
+) -> None:
+    installed = await host.install()
+    target.fail("status", status=503)
+    await host.send([track(1)])
+    await host.worker.drain()
+    host.clock.advance(3600)  # past any backoff
+    await host.worker.drain()
+    [listed] = await host.deliveries(installed["id"])
+    path = f"/v1/admin/integrations/{installed['id']}/deliveries/{listed['id']}"
+    shown = (await host.http.get(path, headers=ADMIN)).json()
+    assert shown["integration_id"] == installed["id"] and shown["status"] == "delivered"
+    assert shown["input"]["messageId"] == "msg-1"
+    assert shown["requests"] and shown["requests"][0]["method"] == "POST"
+    assert [(h["kind"], h["status"]) for h in shown["history"]] == [
+        ("retry", 503),
+        ("delivered", 200),
+    ]
+    assert TRACK_KEY not in str(shown)
+    # Only under its own integration, and only a real id.
+    other = await host.install(max_requests_per_second=9_000)
+    elsewhere = f"/v1/admin/integrations/{other['id']}/deliveries/{listed['id']}"
+    assert (await host.http.get(elsewhere, headers=ADMIN)).status_code == 404
+    missing = f"/v1/admin/integrations/{installed['id']}/deliveries/999999"
+    assert (await host.http.get(missing, headers=ADMIN)).status_code == 404
+    zero = f"/v1/admin/integrations/{installed['id']}/deliveries/0"
+    assert (await host.http.get(zero, headers=ADMIN)).status_code == 422
+    assert (await host.http.get(path)).status_code == 401  # admin only, like every read
+
+
+async def test_the_timeline_counts_each_minute_and_the_delivered_latency(
+    host: HostClient, target: FakeCustomerIo
+) -> None:
+    installed = await host.install()
+    await host.send([track(1), track(2), track(3), {"type": "alias", "messageId": "bad-1"}])
+    host.clock.advance(1.5)
+    await host.worker.drain()  # three delivered 1.5 s after they were queued, one dead
+    host.clock.advance(60)
+    await host.send([track(4)])
+    host.clock.advance(0.25)
+    await host.worker.drain()
+    path = f"/v1/admin/integrations/{installed['id']}/timeline"
+    chart = (await host.http.get(path, headers=ADMIN, params={"minutes": 5})).json()
+    assert chart["minutes"] == 5 and len(chart["buckets"]) == 5 and chart["complete"] is True
+    *empty, earlier, now = chart["buckets"]
+    assert all(b["delivered"] == b["failed"] == 0 and b["latency_ms"] is None for b in empty)
+    assert (earlier["delivered"], earlier["failed"]) == (3, 1)
+    assert earlier["latency_ms"] == {"p50": 1500.0, "p95": 1500.0, "max": 1500.0}
+    assert (now["delivered"], now["failed"], now["latency_ms"]["p50"]) == (1, 0, 250.0)
+    assert chart["totals"] == {"delivered": 4, "failed": 1, "filtered": 0}
+    assert now["at"].endswith(":00Z") and chart["from"] == chart["buckets"][0]["at"]
+    for bad in ({"minutes": 0}, {"minutes": 181}):
+        assert (await host.http.get(path, headers=ADMIN, params=bad)).status_code == 422
+    missing = await host.http.get("/v1/admin/integrations/int_nope/timeline", headers=ADMIN)
+    assert missing.status_code == 404
+
+
+def test_per_minute_buckets_keep_to_the_window_and_rank_latencies() -> None:
+    from datetime import UTC, datetime
+
+    from signal_dest_cio.host.timeline import per_minute
+
+    now = 1_770_000_125.0  # 2 min 5 s past a whole minute
+    minute = 1_770_000_120.0
+    settled = [("delivered", minute + 1 - wait / 1000, minute + 1) for wait in range(10, 110, 10)]
+    settled += [
+        ("dead_lettered", minute - 50, minute - 30),  # the minute before
+        ("filtered", minute + 2, minute + 2),
+        ("delivered", 0.0, minute - 180 - 1),  # before the window: not counted
+        ("delivered", 0.0, minute + 60),  # after now's minute: not counted
+    ]
+    chart = per_minute(settled, now, 3)
+    stamps = [datetime.fromtimestamp(minute + m * 60, UTC) for m in (-2, -1, 0)]
+    assert [b["at"] for b in chart["buckets"]] == [
+        t.isoformat().replace("+00:00", "Z") for t in stamps
+    ]
+    last = chart["buckets"][-1]
+    assert (last["delivered"], last["filtered"], last["failed"]) == (10, 1, 0)
+    assert last["latency_ms"] == {"p50": 50.0, "p95": 100.0, "max": 100.0}
+    assert chart["buckets"][-2]["failed"] == 1 and chart["buckets"][0]["delivered"] == 0
+    assert chart["totals"] == {"delivered": 10, "failed": 1, "filtered": 1}

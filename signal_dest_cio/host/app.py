@@ -20,6 +20,7 @@ from .errors import install_error_handlers
 from .guard import RequestGuard
 from .leasing import DEFAULT_LEASE_SECONDS
 from .live import router as live_router
+from .live_api import live_api
 from .pool import DestinationPool, TransportFactory
 from .prometheus import install_metrics
 from .service import Host
@@ -141,6 +142,7 @@ def create_app(
     app.include_router(admin)
     app.include_router(ingest)
     app.include_router(live_router)
+    app.include_router(live_api)
     app.include_router(sources)
     app.include_router(app_actions)
     install_metrics(app, host)  # GET /metrics

@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-from .metric_queries import POSTGRES_OUTCOMES_SQL, DeliveryMetrics, read_metrics
+from .metric_queries import POSTGRES, DeliveryMetrics, StateCount, read_counts, read_states
 from .pg_coord import PgCoordination
 from .records import DELIVERY_STATUSES, Delivery, delivery_from
 from .store_api import Lease
@@ -278,5 +278,21 @@ class PgDeliveries:
                 )
         return len(rows)
 
-    def delivery_metrics(self) -> DeliveryMetrics:
-        return read_metrics(self._rows, POSTGRES_OUTCOMES_SQL)
+    def metric_states(self) -> list[StateCount]:
+        return read_states(self._rows)
+
+    def metric_counts(
+        self, *, settled: tuple[float, float] | None, open_after: float
+    ) -> DeliveryMetrics:
+        return read_counts(self._rows, POSTGRES, settled=settled, open_after=open_after)
+
+    def settled_times(self, integration_id: str, limit: int) -> list[tuple[str, float, float]]:
+        found: list[tuple[str, float, float]] = []
+        for status in ("delivered", "filtered", "dead_lettered"):
+            rows = self._rows(
+                "SELECT queued_at, updated_at FROM deliveries WHERE integration_id = %s"
+                " AND status = %s AND NOT test ORDER BY event_seq DESC LIMIT %s",
+                (integration_id, status, limit),
+            )
+            found += [(status, float(r["queued_at"]), float(r["updated_at"])) for r in rows]
+        return found

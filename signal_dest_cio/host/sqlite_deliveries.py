@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .local_leases import LocalLeases
-from .metric_queries import SQLITE_OUTCOMES_SQL, DeliveryMetrics, read_metrics
+from .metric_queries import SQLITE, DeliveryMetrics, StateCount, read_counts, read_states
 from .records import DELIVERY_STATUSES, Delivery, delivery_from
 from .store_api import Lease
 from .store_common import (
@@ -262,5 +262,23 @@ class SqliteDeliveries:
             )
         return len(rows)
 
-    def delivery_metrics(self) -> DeliveryMetrics:
-        return read_metrics(self._rows, SQLITE_OUTCOMES_SQL)
+    def metric_states(self) -> list[StateCount]:
+        return read_states(self._rows)
+
+    def metric_counts(
+        self, *, settled: tuple[float, float] | None, open_after: float
+    ) -> DeliveryMetrics:
+        return read_counts(self._rows, SQLITE, settled=settled, open_after=open_after)
+
+    def settled_times(self, integration_id: str, limit: int) -> list[tuple[str, float, float]]:
+        """(status, queued_at, updated_at) of the newest `limit` settled non-test deliveries
+        per status: one short index walk each, whatever the integration's history."""
+        found: list[tuple[str, float, float]] = []
+        for status in ("delivered", "filtered", "dead_lettered"):
+            rows = self._rows(
+                "SELECT queued_at, updated_at FROM deliveries WHERE integration_id = ?"
+                " AND status = ? AND test = 0 ORDER BY event_seq DESC LIMIT ?",
+                (integration_id, status, limit),
+            )
+            found += [(status, float(row[0]), float(row[1])) for row in rows]
+        return found
