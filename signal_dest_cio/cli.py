@@ -329,6 +329,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="workspaces to serve: {site_id, track_api_key, app_api_key, region} objects "
         "(a destination config works too); default: the demo workspaces",
     )
+    emulate.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https with a certificate made at start; its CA file path is printed, "
+        "for the official customerio client and other https-only tools",
+    )
+    emulate.add_argument(
+        "--tls-dir",
+        metavar="DIR",
+        help="with --tls: keep the CA and certificate in DIR (reused while valid) instead "
+        "of a temporary directory",
+    )
     emulate.set_defaults(run=emulator)
     return parser
 
