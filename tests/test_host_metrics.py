@@ -4,6 +4,7 @@ ingestion counters, behind a token, with no secret in it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from host_support import (
@@ -200,3 +201,49 @@ def test_the_metrics_route_is_in_the_openapi_document() -> None:
         assert "/metrics" in app.openapi()["paths"]
     finally:
         app.state.host.store.close()
+
+
+async def test_settled_rows_read_once_and_kept_give_the_same_figures(
+    host: HostClient, target: FakeCustomerIo
+) -> None:
+    """Rows settled long enough ago are read once and kept: later scrapes, a replay of a
+    dead letter and new traffic all add up as one full read would."""
+    installed = await host.install()
+    iid = installed["id"]
+    nobody = {"type": "identify", "messageId": "nobody", "traits": {"plan": "pro"}}
+    await host.send([nobody, track(1), track(2)])
+    await host.worker.drain()
+    _, before = await scrape(host)
+    host.clock.advance(3600)  # everything settled is now past the margin: kept
+    _, kept = await scrape(host)
+    _, again = await scrape(host)
+    counters = {k: v for k, v in before.items() if k[0].endswith(("_total", "_count", "_bucket"))}
+    assert {k: kept[k] for k in counters} == counters == {k: again[k] for k in counters}
+    await host.http.post(
+        f"/v1/admin/integrations/{iid}/replay", headers=ADMIN, json={"message_ids": ["nobody"]}
+    )
+    await host.send([track(3)])
+    await host.worker.drain()  # the replayed one is dead again, msg-3 delivered
+    host.clock.advance(3600)
+    _, after = await scrape(host)
+    delivered = {"integration": iid, "outcome": "delivered", "code": "ok"}
+    dead = {"integration": iid, "outcome": "dead_lettered", "code": "missing_identifier"}
+    assert value(after, "signal_host_deliveries_total", **delivered) == 3
+    assert value(after, "signal_host_deliveries_total", **dead) == 2  # once, then again
+    assert value(after, "signal_host_delivery_latency_seconds_count", integration=iid) == 3
+    assert value(after, "signal_host_dead_letters", integration=iid) == 1
+
+
+async def test_metrics_read_a_database_file_through_a_connection_of_their_own(
+    target: FakeCustomerIo, tmp_path: Path
+) -> None:
+    async with running_host(target.transport, db=str(tmp_path / "metrics.db")) as host:
+        installed = await host.install()
+        await host.send([track(1), track(2)])
+        await host.worker.drain()
+        _, samples = await scrape(host)
+        delivered = {"integration": installed["id"], "outcome": "delivered", "code": "ok"}
+        assert value(samples, "signal_host_deliveries_total", **delivered) == 2
+        await host.send([track(3)])
+        _, samples = await scrape(host)
+        assert value(samples, "signal_host_deliveries_pending", integration=installed["id"]) == 1

@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 
 from .auth import bearer_matches
 from .errors import ApiError
-from .metric_queries import LATENCY_BUCKETS, DeliveryMetrics
+from .metric_queries import LATENCY_BUCKETS, DeliveryMetrics, MetricsReader
 from .records import Integration
 from .service import Host
 
@@ -101,10 +101,11 @@ class StoreCollector(Collector):
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self.reader = MetricsReader(host.store)
 
     def collect(self) -> Iterator[Metric]:
         integrations = self.host.store.list_integrations()  # deleted ones are left out
-        data = self.host.store.delivery_metrics()
+        data = self.reader.read(self.host.now())
         yield _info(integrations)
         yield from _counters(data)
         yield from _gauges(data, integrations)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 from .local_leases import LocalLeases
 from .metric_queries import SQLITE, DeliveryMetrics, StateCount, read_counts, read_states
@@ -27,6 +28,7 @@ SAVE_SLICE = 100  # rows per transaction when a round's deliveries are saved
 
 
 class SqliteDeliveries:
+    path: str
     _db: sqlite3.Connection
     _lock: threading.RLock
     _leases: LocalLeases
@@ -262,13 +264,34 @@ class SqliteDeliveries:
             )
         return len(rows)
 
+    @contextmanager
+    def _metric_reader(self) -> Iterator[Callable[[str, Sequence[Any]], list[Any]]]:
+        """A connection of its own for /metrics' scans, so they never hold the store's
+        lock (in WAL mode readers and the writer do not wait for each other); a
+        `:memory:` database has only the one."""
+        if self.path == ":memory:":
+            yield self._rows
+            return
+        conn = sqlite3.connect(f"file:{quote(self.path)}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+
+        def rows(sql: str, params: Sequence[Any] = ()) -> list[Any]:
+            return conn.execute(sql, params).fetchall()
+
+        try:
+            yield rows
+        finally:
+            conn.close()
+
     def metric_states(self) -> list[StateCount]:
-        return read_states(self._rows)
+        with self._metric_reader() as rows:
+            return read_states(rows)
 
     def metric_counts(
         self, *, settled: tuple[float, float] | None, open_after: float
     ) -> DeliveryMetrics:
-        return read_counts(self._rows, SQLITE, settled=settled, open_after=open_after)
+        with self._metric_reader() as rows:
+            return read_counts(rows, SQLITE, settled=settled, open_after=open_after)
 
     def settled_times(self, integration_id: str, limit: int) -> list[tuple[str, float, float]]:
         """(status, queued_at, updated_at) of the newest `limit` settled non-test deliveries

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..pacing import Pacer, PacerFactory
-from .metric_queries import DeliveryMetrics
+from .metric_queries import DeliveryMetrics, StateCount
 from .records import Accepted, Delivery, Integration, Revision
 from .vault import Vault
 
@@ -191,8 +191,15 @@ class HostStore(Protocol):
         """Deleted (kept as a record, listed nowhere); pending deliveries dead-lettered."""
         ...
 
-    def delivery_metrics(self) -> DeliveryMetrics:
-        """What /metrics shows of the deliveries, read now (metric_queries.py)."""
+    def metric_states(self) -> list[StateCount]:
+        """Deliveries per integration and status now, held ones apart (/metrics)."""
+        ...
+
+    def metric_counts(
+        self, *, settled: tuple[float, float] | None, open_after: float
+    ) -> DeliveryMetrics:
+        """History and latency counts of the rows settled in `settled`, or of the open
+        ones (metric_queries.py)."""
         ...
 
     def settled_times(self, integration_id: str, limit: int) -> list[tuple[str, float, float]]:
