@@ -247,3 +247,24 @@ async def test_metrics_read_a_database_file_through_a_connection_of_their_own(
         await host.send([track(3)])
         _, samples = await scrape(host)
         assert value(samples, "signal_host_deliveries_pending", integration=installed["id"]) == 1
+
+
+async def test_every_series_is_named_in_the_readme(
+    host: HostClient, target: FakeCustomerIo
+) -> None:
+    await host.install()
+    await host.send([track(1), "not an event"])
+    await host.worker.drain()
+    response = await host.http.get("/metrics", headers=ADMIN)
+    families = {
+        family.name
+        for family in text_string_to_metric_families(response.text)
+        if not family.name.endswith("_created")  # prometheus-client's counter start times
+    }
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    documented = {
+        name
+        for name in families
+        if f"`{name}`" in readme or f"`{name}_total`" in readme or f"`{name}_info`" in readme
+    }
+    assert len(families) >= 13 and documented == families
