@@ -252,6 +252,8 @@ async def _catalog(client: AdminClient, args: argparse.Namespace) -> Shown:
 
 async def _install(client: AdminClient, args: argparse.Namespace) -> Shown:
     body = _object(args.file, "install body") if args.file else {}
+    if not isinstance(body.get("config") or {}, dict):
+        raise UsageError(f"the config in {args.file} must be a JSON object")
     config = {**(body.get("config") or {}), **settings(args.config, args.set)}
     body = {**body, "config": config}
     if args.name:

@@ -136,11 +136,11 @@ class AdminClient:
             params["status"] = status
         page: dict[str, Any] = await self.call("GET", path, params=params)
         found = list(page["data"])
-        while every and page.get("next_cursor"):
+        while page.get("next_cursor") and (every or len(found) < limit):
             page = await self.call("GET", path, params={**params, "cursor": page["next_cursor"]})
             found += page["data"]
-        if not every:
-            found = found[:limit]
+        if not every and len(found) > limit:
+            return {**page, "data": found[:limit], "next_cursor": str(found[limit - 1]["id"])}
         return {**page, "data": found}
 
     async def replay(

@@ -293,3 +293,16 @@ async def test_check_exits_3_when_customer_io_cannot_be_reached_and_2_on_a_bad_c
     assert code == 3 and "could not reach Customer.io" in out
     code, _, err = await check({**CONFIG, "region": "mars"}, tmp_path)
     assert code == 2 and "config.region" not in err and "region" in err
+
+
+async def test_deliveries_follow_the_pages_up_to_the_limit_or_all(cli: Cli) -> None:
+    iid = await cli.install("--no-verify")
+    await cli.host.send([track(n) for n in range(205)])
+    some = await cli.json("deliveries", iid, "--limit", "201")
+    assert len(some["data"]) == 201 and some["next_cursor"] is not None
+    assert len({d["id"] for d in some["data"]}) == 201
+    every = await cli.json("deliveries", iid, "--all")
+    assert len(every["data"]) == 205 and every["next_cursor"] is None
+    bad = cli.file("bad.json", {"name": "x", "config": ["not", "an", "object"]})
+    code, _, err = await cli.run("install", "--file", bad)
+    assert code == 2 and "must be a JSON object" in err
