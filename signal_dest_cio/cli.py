@@ -2,8 +2,9 @@
 
 `signal-cio preview --config CONFIG.json [--api v1|v2] [FILE|-]` prints, per
 input event and in order, one JSON line: what the event becomes, no credentials.
-Exit status: 0 when the input was read (whatever the events' outcomes), 2 for a
-bad command line or config.
+Exit status (preview and test-event, cli_support.py): 0 every event fine (ready,
+delivered, or filtered on purpose), 1 some rejected, 2 a bad command line, config
+or input file, 3 every event rejected.
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ from pydantic import ValidationError
 from .admin_cli import add_admin_commands
 from .app_cli import add_app_commands
 from .check_cli import add_check_command
+from .cli_support import EXIT_USAGE, exit_for, non_empty, show_defaults, version, where
 from .config import CustomerIoConfig
 from .destination import CustomerIoDestination, validate_config
 from .harness import SAMPLE_TYPES
 from .logging import redact_secrets
 
 PROG = "signal-cio"
-EXIT_OK = 0
-EXIT_USAGE = 2
 
 
 class ConfigError(Exception):
@@ -147,6 +147,7 @@ def preview(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"{PROG}: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
         return EXIT_USAGE
+    fine: list[bool] = []
     with source as stream:
         for position, event, not_json in read_events(stream):
             if not_json is not None:
@@ -156,7 +157,8 @@ def preview(args: argparse.Namespace) -> int:
                 if record["outcome"] == "rejected":
                     record["message"] = f"{position}: {record['message']}"
             print(json.dumps(record, ensure_ascii=False), flush=True)
-    return EXIT_OK
+            fine.append(record["outcome"] != "rejected")
+    return exit_for(fine)
 
 
 def test_event(args: argparse.Namespace) -> int:
@@ -178,11 +180,23 @@ def test_event(args: argparse.Namespace) -> int:
             print(f"{PROG}: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
             return EXIT_USAGE
         events = [event if not_json is None else "" for _, event, not_json in read]
+        places = [(where(args.file, position), not_json) for position, _, not_json in read]
     else:
         events = [sample_event(args.type, args.user_id)]
-    for result in asyncio.run(run_test_events(config, events)):
-        print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
-    return EXIT_OK
+        places = [("sample", None)]
+    fine: list[bool] = []
+    for result, (place, not_json) in zip(
+        asyncio.run(run_test_events(config, events)), places, strict=True
+    ):
+        record = result.as_json()
+        outcome = record["outcome"]
+        if not_json is not None:  # named where it is: FILE:LINE, and why it is not JSON
+            outcome["message"] = f"{place}: not JSON: {not_json}"
+        elif outcome.get("kind") not in ("delivered", "filtered") and args.file:
+            outcome["message"] = f"{place}: {outcome.get('message', '')}"
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+        fine.append(outcome.get("kind") in ("delivered", "filtered"))
+    return exit_for(fine)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -217,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Customer.io destination for Signal-style CDP hosts."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(title="commands", dest="command", required=True)
 
     show = commands.add_parser(
@@ -241,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--config", required=True, metavar="CONFIG.json", help="destination config")
     send.add_argument("--type", choices=SAMPLE_TYPES, default="track", help="sample event type")
-    send.add_argument("--user-id", default="test-user-1", help="userId of the sample event")
+    send.add_argument(
+        "--user-id", default="test-user-1", type=non_empty, help="userId of the sample event"
+    )
     send.add_argument(
         "--file", metavar="EVENTS", help="events to send instead (JSON Lines or array)"
     )
@@ -267,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         "README's.",
     )
     host.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    host.add_argument("--port", type=int, default=8084, help="port to listen on (8084)")
+    host.add_argument("--port", type=int, default=8084, help="port to listen on")
     host.add_argument(
         "--db",
         default="signal-host.db",
@@ -342,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
         "of a temporary directory",
     )
     emulate.set_defaults(run=emulator)
+    show_defaults(parser)  # every command's --help names its defaults
     return parser
 
 

@@ -122,7 +122,7 @@ def test_the_test_event_command_prints_one_line_per_event_without_secrets(
 
     out, err = capsys.readouterr()
     lines = [json.loads(line) for line in out.splitlines()]
-    assert code == 0
+    assert code == 1  # one delivered, one not JSON
     assert [line["outcome"]["kind"] for line in lines] == ["delivered", "rejected"]
     assert lines[0]["requests"][0]["status"] == 200
     assert lines[1]["outcome"]["code"] == "malformed_json"
