@@ -21,6 +21,7 @@ from signal_dest_cio.mappings.conditions import (
     compile_predicate,
     compile_traced,
     parse_tree,
+    specialise,
     tree_json,
 )
 from signal_dest_cio.mappings.fql import parse_fql, print_fql
@@ -236,16 +237,16 @@ SCALARS = st.one_of(
 PATHS = st.lists(KEYS, min_size=1, max_size=3).map(lambda keys: ("properties", *keys))
 
 
-def _leaves() -> st.SearchStrategy[Leaf]:
+def _leaves(paths: st.SearchStrategy[Any] = PATHS) -> st.SearchStrategy[Leaf]:
     strings = st.sampled_from(["", "a", "A", "debug.*", "*b", "a?", 'q"', "\\*x", "x\\"])
     numbers = st.one_of(st.integers(-5, 5), st.floats(-5, 5, allow_nan=False))
     return st.one_of(
-        st.builds(Leaf, PATHS, st.sampled_from(["eq", "ne"]), SCALARS),
-        st.builds(Leaf, PATHS, st.sampled_from(["lt", "le", "gt", "ge"]), numbers),
-        st.builds(Leaf, PATHS, st.just("in"), st.lists(SCALARS, min_size=1, max_size=3).map(tuple)),
-        st.builds(Leaf, PATHS, st.sampled_from(["starts_with", "ends_with", "match"]), strings),
-        st.builds(Leaf, PATHS, st.just("contains"), SCALARS.filter(lambda v: v is not None)),
-        st.builds(Leaf, PATHS, st.just("exists"), st.booleans()),
+        st.builds(Leaf, paths, st.sampled_from(["eq", "ne"]), SCALARS),
+        st.builds(Leaf, paths, st.sampled_from(["lt", "le", "gt", "ge"]), numbers),
+        st.builds(Leaf, paths, st.just("in"), st.lists(SCALARS, min_size=1, max_size=3).map(tuple)),
+        st.builds(Leaf, paths, st.sampled_from(["starts_with", "ends_with", "match"]), strings),
+        st.builds(Leaf, paths, st.just("contains"), SCALARS.filter(lambda v: v is not None)),
+        st.builds(Leaf, paths, st.just("exists"), st.booleans()),
     )
 
 
@@ -282,3 +283,43 @@ def test_a_path_prints_and_parses_back_to_the_same_segments(segments: list[str])
     first = segments[0]
     expected = parse_path([first, *segments[1:]])  # snake_case tops become camelCase
     assert parse_path(print_path(expected)) == expected
+
+
+def _trees(leaves: st.SearchStrategy[Leaf]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.builds(Group, st.sampled_from(["all", "any"]),
+                      st.lists(inner, min_size=1, max_size=3).map(tuple)),
+            st.builds(Not, inner),
+        ),
+        max_leaves=8,
+    )  # fmt: skip
+
+
+KEYED = _trees(_leaves(st.sampled_from([("type",), ("event",)]) | PATHS))
+NAMES = st.none() | st.sampled_from(["", "a", "A", "debug.ping", "*b", 'q"', "x\\"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tree=KEYED,
+    kind=st.sampled_from(["track", "page", "identify", "screen", "group", "alias"]),
+    name=NAMES,
+    props=EVENTS,
+)
+def test_a_tree_decided_on_type_and_name_answers_as_the_whole_tree(
+    tree: Any, kind: str, name: str | None, props: dict[str, Any]
+) -> None:
+    """The engine evaluates, per (type, event name), what is left of each condition once
+    those are known; on the parsed event (not a view of it). Both answer as the tree."""
+    raw: dict[str, Any] = {"type": kind, "userId": "u1", "properties": props}
+    if name is not None:
+        raw["event"] = name
+    event = parse_event(raw)
+    assert not hasattr(event, "code"), event
+    whole = compile_predicate(tree)
+    expected = whole(event_view(event))  # type: ignore[arg-type]
+    assert whole(event) == expected
+    left = specialise(tree, kind, name)
+    assert (left if isinstance(left, bool) else compile_predicate(left)(event)) == expected

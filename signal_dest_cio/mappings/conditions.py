@@ -23,8 +23,8 @@ OPS = (
 MAX_DEPTH = 32
 MAX_LEAVES = 256
 
-Predicate = Callable[[dict[str, Any]], bool]
-Traced = Callable[[dict[str, Any], list[dict[str, Any]]], bool]
+Predicate = Callable[[Any], bool]  # of a parsed event (or, in tests, its view as a dict)
+Traced = Callable[[Any, list[dict[str, Any]]], bool]
 
 
 class ConditionError(ValueError):
@@ -233,7 +233,16 @@ def _test(op: str, value: Any) -> Callable[[Any], bool]:
 def compile_predicate(node: Node) -> Predicate:
     """The tree as one function of the event view (short-circuiting, as Python's)."""
     if isinstance(node, Leaf):
-        get, test = getter(node.path), _test(node.op, node.value)
+        get, value = getter(node.path), node.value
+        # The commonest leaves, with the test inlined (a string equals only a string).
+        if node.op == "eq" and type(value) is str:
+            return lambda view: bool(get(view) == value)
+        if node.op == "ne" and type(value) is str:
+            return lambda view: bool(get(view) != value)
+        if node.op in ("eq", "ne") and value is None:
+            wanted = node.op == "eq"
+            return lambda view: ((seen := get(view)) is MISSING or seen is None) is wanted
+        test = _test(node.op, value)
         return lambda view: test(get(view))
     if isinstance(node, Not):
         inner = compile_predicate(node.item)
@@ -273,6 +282,33 @@ def compile_traced(node: Node) -> Traced:
     if node.kind == "all":
         return lambda view, trace: all([item(view, trace) for item in items])
     return lambda view, trace: any([item(view, trace) for item in items])
+
+
+def specialise(node: Node, kind: str, name: Any) -> Node | bool:
+    """The tree for events of this `type` and `event` name: leaves on those two fields
+    decided now (True or False), the rest kept; True or False when nothing is left.
+    Exactly the tree's answer for every such event (a missing name and a null one are
+    alike to every op), so the engine may evaluate this instead, kept per pair."""
+    if isinstance(node, Leaf):
+        if node.path == ("type",):
+            return _test(node.op, node.value)(kind)
+        if node.path == ("event",):
+            return _test(node.op, node.value)(MISSING if name is None else name)
+        return node
+    if isinstance(node, Not):
+        inner = specialise(node.item, kind, name)
+        return (not inner) if isinstance(inner, bool) else Not(inner)
+    decisive = node.kind == "any"  # what one item must be to decide the group
+    kept: list[Node] = []
+    for item in node.items:
+        found = specialise(item, kind, name)
+        if found is decisive:
+            return decisive
+        if not isinstance(found, bool):
+            kept.append(found)
+    if not kept:
+        return not decisive
+    return kept[0] if len(kept) == 1 else Group(node.kind, tuple(kept))
 
 
 def always(view: dict[str, Any]) -> bool:

@@ -19,9 +19,8 @@ from ..events import Event, InvalidEvent, parse_event
 from ..mapping import consent_denied, map_parsed
 from ..operations import Mapped, Operation, Refused
 from .actions import ActionError, CompiledAction, RuleContext
-from .conditions import Predicate, Traced
+from .conditions import Node, Predicate, Traced, compile_predicate, specialise
 from .directives import Notes
-from .paths import event_view
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +31,15 @@ class CompiledRule:
     actions: tuple[CompiledAction, ...]
     stop: bool
     drop_reason: str | None  # set when one of its actions is `drop`
+    when: Node | None = None  # the tree `predicate` was compiled from (None: every event)
+
+    def for_kind(self, kind: str, name: str | None) -> Predicate | bool:
+        """This rule for events of one type and name (conditions.specialise): False when
+        it cannot match them, True when it always does, else the predicate left."""
+        if self.when is None:
+            return True
+        found = specialise(self.when, kind, name)
+        return found if isinstance(found, bool) else compile_predicate(found)
 
 
 @dataclass(slots=True)
@@ -46,11 +54,36 @@ class Explanation:
         return {"rules": self.rules, "fallback_used": self.fallback}
 
 
+MAX_INDEXED = 4096  # (type, event name) pairs whose candidate rules are kept
+Candidates = tuple[tuple[CompiledRule, "Predicate | None"], ...]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class CompiledMappings:
     fallback: Literal["builtin", "drop"]
     rules: tuple[CompiledRule, ...]
     source: AbstractMapping[str, Any]  # as configured: two equal configs compare equal
+    _candidates: dict[tuple[str, Any], Candidates] = field(default_factory=dict, repr=False)
+
+    def candidates(self, event: Event) -> Candidates:
+        """The rules that may match this event, in order, each with what is left of its
+        condition once the event's type and name are known (None: nothing left, it
+        matches). Kept per (type, name): events come in few kinds."""
+        name = _event_name(event)
+        key = (event.type, name)
+        found = self._candidates.get(key)
+        if found is None:
+            if not isinstance(name, str | None):  # a name no rule can be decided on
+                return tuple((rule, rule.predicate) for rule in self.rules)
+            found = tuple(
+                (rule, None if test is True else test)
+                for rule in self.rules
+                if (test := rule.for_kind(event.type, name)) is not False
+            )
+            if len(self._candidates) >= MAX_INDEXED:
+                self._candidates.clear()
+            self._candidates[key] = found
+        return found
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CompiledMappings) and other.source == self.source
@@ -96,17 +129,30 @@ def evaluate(
     mappings: CompiledMappings,
     explanation: Explanation | None = None,
 ) -> Mapped | Refused | None:
-    """The rules' result for a parsed event; None when no rule matched."""
-    view = event_view(event)
+    """The rules' result for a parsed event; None when no rule matched. A preview
+    evaluates every rule (to show each); delivery only those that may match."""
+    rules: Candidates = (
+        tuple((rule, rule.predicate) for rule in mappings.rules)
+        if explanation is not None
+        else mappings.candidates(event)
+    )
+    if explanation is None:  # the common case first: no rule matches, at least cost
+        for position, (_rule, predicate) in enumerate(rules):
+            if predicate is None or predicate(event):
+                rules = rules[position:]
+                break
+        else:
+            return None
+    view: Any = event  # paths read the parsed event where it is (paths.getter)
     ctx: RuleContext | None = None
     operations: list[Operation] = []
     fired: list[str] = []
     errors: list[tuple[str, ActionError]] = []
     matched = False
     dropped: CompiledRule | None = None
-    for rule in mappings.rules:
+    for index, (rule, predicate) in enumerate(rules):
         if explanation is None:
-            if not rule.predicate(view):
+            if index and predicate is not None and not predicate(view):  # (0 matched)
                 continue
         else:
             trace: list[dict[str, Any]] = []
@@ -173,6 +219,14 @@ def evaluate(
         "filtered", "no_actions", "the rules that matched had nothing to send", None,
         event.message_id, warnings,
     )  # fmt: skip
+
+
+def _event_name(event: Event) -> Any:
+    """The event's `event` as paths see it (a track's name; else an extra key, if any)."""
+    if event.type == "track":
+        return event.event
+    extra = event.__pydantic_extra__
+    return extra.get("event") if extra else None
 
 
 def _said(rule_id: str, index: int | None, error: ActionError) -> str:

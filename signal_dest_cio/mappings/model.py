@@ -16,7 +16,14 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .actions import SpecError, compile_action
-from .conditions import ConditionError, always, compile_predicate, compile_traced, parse_tree
+from .conditions import (
+    ConditionError,
+    Node,
+    always,
+    compile_predicate,
+    compile_traced,
+    parse_tree,
+)
 from .engine import CompiledMappings, CompiledRule
 from .fql import parse_fql
 
@@ -122,9 +129,9 @@ def _compile_rule(raw: Any, index: int) -> CompiledRule:
     if not isinstance(raw.get("stop", False), bool):
         raise _RuleProblem((*here, "stop"), f"{name}: stop must be true or false")
     if raw.get("when") is None:  # no condition: every event
-        predicate, traced = always, (lambda view, trace: True)
+        predicate, traced, node = always, (lambda view, trace: True), None
     else:
-        predicate, traced = _compile_when(raw["when"], (*here, "when"), name)
+        predicate, traced, node = _compile_when(raw["when"], (*here, "when"), name)
     actions_raw = raw.get("actions")
     if not isinstance(actions_raw, list) or not 1 <= len(actions_raw) <= MAX_ACTIONS:
         raise _RuleProblem(
@@ -147,14 +154,20 @@ def _compile_rule(raw: Any, index: int) -> CompiledRule:
             drop_reason = reason or ""
         actions.append(action)
     return CompiledRule(
-        rule_id, predicate, traced, tuple(actions), bool(raw.get("stop", False)), drop_reason
+        rule_id,
+        predicate,
+        traced,
+        tuple(actions),
+        bool(raw.get("stop", False)),
+        drop_reason,
+        node,
     )
 
 
-def _compile_when(raw: Any, loc: Loc, name: str) -> tuple[Any, Any]:
+def _compile_when(raw: Any, loc: Loc, name: str) -> tuple[Any, Any, Node]:
     try:
         node = parse_fql(raw) if isinstance(raw, str) else parse_tree(raw)
     except ConditionError as error:
         inside = ".".join(str(part) for part in ("when", *error.where))
         raise _RuleProblem((*loc, *error.where), f"{name}, {inside}: {error.message}") from None
-    return compile_predicate(node), compile_traced(node)
+    return compile_predicate(node), compile_traced(node), node

@@ -137,27 +137,90 @@ def walk(value: Any, segments: Sequence[str]) -> Any:
 
 
 def getter(segments: tuple[str, ...]) -> Getter:
-    """A function of a root that walks `segments` (one and two segments inlined: the
-    common case, `event` or `properties.email`, costs one or two lookups)."""
-    if len(segments) == 1:
-        (key,) = segments
+    """A function of a root that walks `segments`. The root is a parsed event (its
+    fields read where they are: no view of the whole event is built per event) or, inside
+    `@arrayPath`, a dict. The common paths (`event`, `properties.email`) are inlined."""
+    if segments[0] == "context" and len(segments) > 1:
+        top, rest = _context_getter(segments[1]), segments[2:]
+    else:
+        top, rest = _top_getter(segments[0]), segments[1:]
+    if not rest:
+        if len(segments) == 1:
+            key = segments[0]
+            return lambda root: root.get(key, MISSING) if type(root) is dict else top(root)
+        return lambda root: walk(root, segments) if type(root) is dict else top(root)
+    if len(rest) == 1 and segments[0] in _FIELD_DICTS:  # properties.x, traits.x: inlined
+        attribute, last = segments[0], rest[0]
 
-        def one(root: Any) -> Any:
-            return root.get(key, MISSING) if type(root) is dict else walk(root, segments)
+        def field_two(root: Any) -> Any:
+            if type(root) is dict:
+                return walk(root, segments)
+            inner = root.__dict__[attribute]
+            if type(inner) is dict:
+                return inner.get(last, MISSING)
+            return MISSING
 
-        return one
-    if len(segments) == 2:
-        first, second = segments
+        return field_two
+    if len(rest) == 1:
+        (last,) = rest
 
         def two(root: Any) -> Any:
             if type(root) is dict:
-                inner = root.get(first)
-                if type(inner) is dict:
-                    return inner.get(second, MISSING)
-            return walk(root, segments)
+                return walk(root, segments)
+            inner = top(root)
+            if type(inner) is dict:
+                return inner.get(last, MISSING)
+            return MISSING if inner is MISSING else walk(inner, rest)
 
         return two
-    return lambda root: walk(root, segments)
+
+    def many(root: Any) -> Any:
+        if type(root) is dict:
+            return walk(root, segments)
+        inner = top(root)
+        return MISSING if inner is MISSING else walk(inner, rest)
+
+    return many
+
+
+_ATTRIBUTES = {camel: snake for snake, camel in _TOP_FIELDS.items()}
+_FIELD_DICTS = frozenset({"properties", "traits"})  # fields every event has, always dicts
+
+
+def _top_getter(name: str) -> Getter:
+    """A top-level field of a parsed event, by its camelCase name; an absent (None)
+    field is MISSING, as the event view leaves it out."""
+    if name == "context":
+        return lambda event: _context_view(event.context)
+    if name == "type":  # every event has one
+        return lambda event: event.type
+    attribute = _ATTRIBUTES.get(name, name)
+
+    def get(event: Any) -> Any:
+        value = event.__dict__.get(attribute, MISSING)
+        if value is MISSING:
+            extra = event.__pydantic_extra__
+            return extra.get(name, MISSING) if extra else MISSING
+        return MISSING if value is None else value
+
+    return get
+
+
+def _context_getter(name: str) -> Getter:
+    def get(event: Any) -> Any:
+        context = event.context
+        value = context.__dict__.get(name, MISSING)
+        if value is MISSING:
+            extra = context.__pydantic_extra__
+            return extra.get(name, MISSING) if extra else MISSING
+        return MISSING if value is None else value
+
+    return get
+
+
+def _context_view(context: Any) -> dict[str, Any]:
+    values = {**context.__dict__, **(context.__pydantic_extra__ or {})}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def event_view(event: Event) -> dict[str, Any]:
