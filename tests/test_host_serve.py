@@ -16,7 +16,7 @@ import pytest
 
 from signal_dest_cio.cli import build_parser
 from signal_dest_cio.host import sign
-from signal_dest_cio.host.serve import policy_from
+from signal_dest_cio.host.serve import live_url, policy_from
 
 
 def free_port() -> int:
@@ -60,6 +60,8 @@ def test_signal_cio_serve_prints_generated_tokens_once_and_serves(tmp_path: Path
         token = printed["admin token (set SIGNAL_ADMIN_TOKEN to choose your own)"]
         secret = printed["event signing secret (set SIGNAL_SIGNING_SECRET to choose your own)"]
         base = f"http://127.0.0.1:{port}"
+        # The token was made here and printed above: the /live address is ready to open.
+        assert printed["live events"] == f"{base}/live#token={token}"
         with httpx.Client(base_url=base, timeout=5) as client:
             deadline = time.monotonic() + 20
             while True:
@@ -81,3 +83,12 @@ def test_signal_cio_serve_prints_generated_tokens_once_and_serves(tmp_path: Path
         process.terminate()
         process.wait(10)
     assert (tmp_path / "host.db").exists() and (tmp_path / "host.db.key").exists()
+
+
+def test_the_live_address_never_echoes_a_token_the_operator_set() -> None:
+    assert live_url("127.0.0.1", 8084, "op-set-token", generated=False) == (
+        "http://127.0.0.1:8084/live#token=<your SIGNAL_ADMIN_TOKEN>"
+    )
+    assert live_url("::1", 8084, "made-here", generated=True) == (
+        "http://[::1]:8084/live#token=made-here"
+    )

@@ -41,6 +41,15 @@ def _secret_from_env(env: str, what: str) -> str:
     return value
 
 
+def live_url(host: str, port: int, token: str, generated: bool) -> str:
+    """The /live address to print. A token this process made was just printed anyway, so
+    the URL carries it, ready to open (the operator's own console; the token sits in
+    the fragment, which browsers never send). A token the operator set is theirs to
+    paste: it is never echoed. Printed on stdout only, never logged."""
+    where = f"http://{'[' + host + ']' if ':' in host else host}:{port}/live"
+    return f"{where}#token={token}" if generated else f"{where}#token=<your {ADMIN_TOKEN_ENV}>"
+
+
 def policy_from(args: argparse.Namespace) -> RetryPolicy:
     """The README's defaults, with whatever the command line overrides."""
     given: dict[str, Any] = {
@@ -69,10 +78,12 @@ def serve(args: argparse.Namespace) -> int:
     if allowed:  # the config model reads it when it validates an override URL
         known = os.environ.get(ALLOWED_OVERRIDE_HOSTS_ENV, "")
         os.environ[ALLOWED_OVERRIDE_HOSTS_ENV] = ",".join([known, *allowed]).strip(",")
+    generated = not os.environ.get(ADMIN_TOKEN_ENV)
+    admin_token = _secret_from_env(ADMIN_TOKEN_ENV, "admin token")
     try:
         app = create_app(
             db=args.db,
-            admin_token=_secret_from_env(ADMIN_TOKEN_ENV, "admin token"),
+            admin_token=admin_token,
             signing_secret=_secret_from_env(SIGNING_SECRET_ENV, "event signing secret"),
             policy=policy_from(args),
             batch_size=getattr(args, "batch_size", None) or DEFAULT_BATCH_SIZE,
@@ -87,7 +98,7 @@ def serve(args: argparse.Namespace) -> int:
             raise
         print(f"signal-cio serve: cannot open the database: {error}", file=sys.stderr, flush=True)
         return 2
-    print(f"live events: http://{args.host}:{args.port}/live#token=<admin token>", flush=True)
+    print(f"live events: {live_url(args.host, args.port, admin_token, generated)}", flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info")
     logging.getLogger("uvicorn.access").addFilter(WithoutQueryStrings())
     uvicorn.Server(config).run()
