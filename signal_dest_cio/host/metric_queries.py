@@ -9,7 +9,9 @@ database reports the same figures, whichever process delivered:
 - **latency** (a histogram): delivered deliveries, from queued (or replayed) to
   delivered. A delivered row never changes again, so the histogram only grows.
 
-Test deliveries are left out: they are an operator's probes, not traffic.
+Test deliveries are left out of the counters and the histogram (an operator's probes,
+not traffic); the gauges count every row as it is. `MetricsReader` keeps what rows
+settled long ago said, so a scrape parses only the histories that may still change.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-FROZEN_MARGIN_SECONDS = 120.0
+FROZEN_MARGIN_SECONDS = 120.0  # settled longer ago than this: read once, kept
 # Seconds from queued to delivered: a live host is well under a second, an outage is
 # ridden out in minutes to hours (the retry budget is a day).
 LATENCY_BUCKETS: tuple[float, ...] = (
