@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from . import corpus, curve, delivery, ingest, mapping_cost, memory, ordering, report
+from . import corpus, curve, delivery, ingest, mapping_cost, mapping_rules, memory, ordering, report
 from .local import local_server, server_capacity
 
 HERE = Path(__file__).resolve().parent
@@ -64,6 +64,8 @@ def run(
     say("1. mapping cost")
     lines = corpus.lines(settings["mapping_events"], seed)
     results["mapping"] = mapping_cost.measure(lines, settings["mapping_rounds"])
+    say("1b. mapping rules")
+    results["mapping_rules"] = mapping_rules.measure(lines, max(2, settings["mapping_rounds"] // 3))
 
     # Identify and track only: what both the official client and the destination send.
     texts = corpus.lines(settings["delivery_events"], seed)

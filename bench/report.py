@@ -16,6 +16,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if mapping:
         checks.append(_check("mapping cost v2 / JSON floor", mapping["v2_over_floor"], "<=", 2))
         checks.append(_check("mapping cost v1 / JSON floor", mapping["v1_over_floor"], "<=", 3))
+    rules = results.get("mapping_rules")
+    if rules:
+        value = rules["map"]["fallback_over_none"]
+        checks.append(_check("mapping: 20 rules / no rules", value, "<=", 1.2))
     delivery = results.get("delivery", {}).get("30ms")
     if delivery:
         ratios = delivery["ratios"]
@@ -86,6 +90,16 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                 ("   v2 / orjson's own floor", f"{mapping['v2_over_orjson_floor']}x"),
                 ("   v1 / orjson's own floor", f"{mapping['v1_over_orjson_floor']}x"),
             ]  # fmt: skip
+    rules = results.get("mapping_rules")
+    if rules:
+        rows += [
+            ("1b. mapping rules", f"{rules['rules']} rules per event against none, same events"),
+            ("   map: 20 rules, none match / no rules", f"{rules['map']['fallback_over_none']}x"),
+            ("   map: 20 rules, the 20th maps it / no rules",
+             f"{rules['map']['mapped_over_none']}x"),
+            ("   whole pipeline: none match / no rules",
+             f"{rules['pipeline']['fallback_over_none']}x"),
+        ]  # fmt: skip
     delivery = results.get("delivery")
     if delivery:
         capacity = delivery["server_capacity"]
