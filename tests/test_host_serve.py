@@ -92,3 +92,19 @@ def test_the_live_address_never_echoes_a_token_the_operator_set() -> None:
     assert live_url("::1", 8084, "made-here", generated=True) == (
         "http://[::1]:8084/live#token=made-here"
     )
+
+
+def test_the_files_serve_leaves_stay_out_of_git() -> None:
+    """What `signal-cio serve` leaves in the directory it runs in is never committed."""
+    names = ["signal-host.db", "signal-host.db-wal", "signal-host.db.key", "signal-host.db.lock"]
+    names += ["other.db.key", "other.db.lock"]
+    found = subprocess.run(
+        ["git", "check-ignore", "--no-index", *names],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert found.stdout.split() == names
