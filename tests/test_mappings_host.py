@@ -60,6 +60,7 @@ async def test_each_delivery_names_the_rule_that_sent_it(host: HostClient) -> No
     signup, other = by_message["signup-1"], by_message["plain-1"]
     assert signup["status"] == "delivered" and signup["outcome"]["rules"] == ["signup"]
     assert other["status"] == "delivered" and "rules" not in other["outcome"]  # built-in
+    assert (signup["rule"], other["rule"]) == (["signup"], None)  # what /live shows
     shown = json.dumps(signup["requests"])
     assert "identify" in shown and "hunter2" not in shown
 

@@ -493,6 +493,8 @@ class Host:
             "requests": _shown(self._requests_of(delivery)),
             "response_status": delivery.response_status,
             "outcome": _shown(delivery.outcome),
+            # The mapping rules (SPEC 12) whose actions sent it; None: the built-in mapping.
+            "rule": (delivery.outcome or {}).get("rules") or None,
             "reason": reason,
             "attempts": delivery.attempts,
             "held_by": _held_by(delivery),
