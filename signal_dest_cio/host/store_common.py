@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ..jsoncodec import dumps as json_dumps
+from ..jsoncodec import loads as json_loads
 from .records import Delivery
 
 # Deleted integrations are kept as records but listed nowhere (nor walked, nor fed).
@@ -12,11 +13,11 @@ LIVE_INTEGRATIONS = "SELECT * FROM integrations WHERE deleted_at IS NULL ORDER B
 
 
 def loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else json_loads(text)[0]
 
 
 def dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    return None if value is None else json_dumps(value).decode()
 
 
 # Columns a settled (or held) delivery writes back, in the order `delivery_values` gives.
