@@ -145,6 +145,8 @@ def getter(segments: tuple[str, ...]) -> Getter:
     else:
         top, rest = _top_getter(segments[0]), segments[1:]
     if not rest:
+        if len(segments) == 1 and segments[0] not in ("context", "type"):
+            return _field_getter(segments[0])
         if len(segments) == 1:
             key = segments[0]
             return lambda root: root.get(key, MISSING) if type(root) is dict else top(root)
@@ -181,6 +183,23 @@ def getter(segments: tuple[str, ...]) -> Getter:
         return MISSING if inner is MISSING else walk(inner, rest)
 
     return many
+
+
+def _field_getter(name: str) -> Getter:
+    """`_top_getter` of one segment, the dict case beside it, in one call: the leaves of
+    conditions (`userId = null`) read this for every event a rule is tried on."""
+    attribute = _ATTRIBUTES.get(name, name)
+
+    def get(root: Any) -> Any:
+        if type(root) is dict:
+            return root.get(name, MISSING)
+        value = root.__dict__.get(attribute, MISSING)
+        if value is MISSING:
+            extra = root.__pydantic_extra__
+            return extra.get(name, MISSING) if extra else MISSING
+        return MISSING if value is None else value
+
+    return get
 
 
 _ATTRIBUTES = {camel: snake for snake, camel in _TOP_FIELDS.items()}
