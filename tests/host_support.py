@@ -133,9 +133,13 @@ class HostClient:
         self.host = app.state.host
         self.worker = self.host.worker
 
-    async def install(self, status: int = 201, **config: Any) -> dict[str, Any]:
+    async def install(
+        self, status: int = 201, *, verify: bool | None = None, **config: Any
+    ) -> dict[str, Any]:
+        """Install the test config (`verify`: the query parameter, left out by default)."""
         response = await self.http.post(
             "/v1/admin/integration-catalog/customer_io/install",
+            params={} if verify is None else {"verify": str(verify).lower()},
             headers=ADMIN,
             json={"name": "Customer.io", "config": {**CONFIG, **config}},
         )
