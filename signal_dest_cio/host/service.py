@@ -32,6 +32,7 @@ from .store_api import HostStore, StaleRevision
 from .worker import DeliveryWorker
 
 MAX_REVISION_RETRIES = 5
+VERIFY_SECONDS = 5.0  # the longest an install or revision waits on the connection check
 DEFAULT_VARIANT = "default"  # what the Signal docs' install call names, and what none means
 
 
@@ -178,10 +179,16 @@ class Host:
                 if refuse:
                     raise ApiError(422, "verification_failed", f"{key} has no connection check")
                 return None
-            report = await check()
+            try:
+                # A vendor that never answers must not hang the install (httpx's own
+                # timeouts bound real networks, not every transport a host is given).
+                data: dict[str, Any] = plain(await asyncio.wait_for(check(), VERIFY_SECONDS))
+            except TimeoutError:
+                data = _failed_check(f"no answer within {VERIFY_SECONDS:.0f} s")
+            except Exception as error:  # a check that breaks is a failed check, not a 500
+                data = _failed_check(f"the check itself failed ({type(error).__name__})")
         finally:
             await instance.aclose()
-        data: dict[str, Any] = plain(report)
         if data.get("ok") or not refuse:
             return data
         failed = [check for check in data.get("checks", []) if not check.get("ok")]
@@ -525,6 +532,10 @@ def _held_by(delivery: Delivery) -> dict[str, Any] | None:
 
 
 MAX_SHOWN_DEPTH = 64
+
+
+def _failed_check(message: str) -> dict[str, Any]:
+    return {"ok": False, "checks": [{"name": "connection", "ok": False, "message": message}]}
 
 
 def _shown(value: Any) -> Any:
