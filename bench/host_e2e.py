@@ -107,15 +107,13 @@ def _post_all(base: str, path: Path) -> list[float]:
 
 def measure(server: LocalServer, latency_ms: float, count: int, rounds: int) -> dict[str, Any]:
     events = [
-        event
-        for event in corpus.events(count * 2, 11)
-        if event["type"] in ("identify", "track")
+        event for event in corpus.events(count * 2, 11) if event["type"] in ("identify", "track")
     ][:count]
     url = server.url(latency_ms)
     runs = interleaved(
         ["destination", "host"],
         rounds,
-        lambda name: destination_run(url, events) if name == "destination" else host_run(url, events),
+        lambda name: (destination_run if name == "destination" else host_run)(url, events),
     )
     destination = statistics.median(r["events_per_s"] for r in runs["destination"])
     host = statistics.median(r["events_per_s"] for r in runs["host"])

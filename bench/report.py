@@ -61,6 +61,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         checks.append(
             _check("ingest p99, batch 1000 / batch 10", ingest["p99_large_over_small"], "<=", 1.5)
         )
+    e2e = results.get("host_e2e")
+    if e2e:
+        checks.append(
+            _check("30 ms: host end to end / destination v2", e2e["host_over_destination"],
+                   ">=", 0.6)
+        )  # fmt: skip
     return checks
 
 
@@ -173,7 +179,24 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                 rows.append((f"   {size}, {latency}: throughput vs 1 per call", speedups))
     rows += _ordering_rows(results)
     rows += _ingest_rows(results)
+    rows += _e2e_rows(results)
     return rows
+
+
+def _e2e_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    e2e = results.get("host_e2e")
+    if not e2e:
+        return []
+    return [
+        ("8. host end to end (30 ms)",
+         f"{e2e['events']} events, {e2e['events_per_request']} per POST, worker batch "
+         f"{e2e['worker_batch_size']}, {e2e['rounds']} interleaved rounds"),
+        ("   destination v2 alone", f"{e2e['destination_events_per_s']} ev/s"),
+        ("   host: ingest -> store -> deliver", f"{e2e['host_events_per_s']} ev/s"),
+        ("   host / destination", f"{e2e['host_over_destination']}x"),
+        ("   ingest under that load",
+         f"p50 {e2e['ingest_p50_ms']} ms  p99 {e2e['ingest_p99_ms']} ms"),
+    ]  # fmt: skip
 
 
 def _ordering_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
