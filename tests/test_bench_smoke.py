@@ -103,6 +103,13 @@ def test_quick_bench_writes_every_section_with_positive_ratios() -> None:
         assert _positive(point["worker_events_per_s"])
     assert _positive(ingest["p99_large_over_small"])
 
+    e2e = results["host_e2e"]
+    assert e2e["events"] > 0 and e2e["latency_ms"] == 30
+    assert _positive(e2e["destination_events_per_s"]) and _positive(e2e["host_events_per_s"])
+    ratio = e2e["host_events_per_s"] / e2e["destination_events_per_s"]
+    assert abs(e2e["host_over_destination"] - ratio) < 0.01
+    assert 0 < e2e["ingest_p50_ms"] <= e2e["ingest_p99_ms"]
+
     assert {check["target"] for check in results["targets"]} >= {
         "mapping cost v2 / JSON floor",
         "30 ms: d (v2) / a (official)",
@@ -110,6 +117,7 @@ def test_quick_bench_writes_every_section_with_positive_ratios() -> None:
         "peak RSS, large run / small run",
         "30 ms v2: corpus / distinct identities",
         "ingest p99, batch 1000 / batch 10",
+        "30 ms: host end to end / destination v2",
     }
 
 
