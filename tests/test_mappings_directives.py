@@ -6,12 +6,8 @@ from typing import Any
 
 import pytest
 
-from signal_dest_cio.mappings.directives import (
-    DirectiveError,
-    FieldError,
-    Notes,
-    compile_value,
-)
+from signal_dest_cio.mappings.casts import FieldError
+from signal_dest_cio.mappings.directives import DirectiveError, Notes, compile_value
 from signal_dest_cio.mappings.paths import MISSING
 
 ROOT = {

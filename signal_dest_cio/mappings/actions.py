@@ -21,7 +21,8 @@ from ..mapping_context import MappingContext, Refusal
 from ..objects import check_item_sizes
 from ..operations import Operation
 from ..timestamps import event_time_ms
-from .directives import DirectiveError, FieldError, Notes, Resolver, compile_value
+from .casts import FieldError
+from .directives import DirectiveError, Notes, Resolver, compile_value
 from .fields import ACTION_FIELDS, FieldDef
 from .paths import MISSING
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..timestamps import to_unix_seconds
+from .casts import CASTERS, CASTS, text_of
 from .paths import MISSING, PathError, getter, parse_path
 
 MAX_DEPTH = 32
@@ -30,10 +30,6 @@ class DirectiveError(ValueError):
         self.message, self.where = message, where
 
 
-class FieldError(ValueError):
-    """A field that resolved to something it cannot be, found while mapping an event."""
-
-
 class Notes:
     """What resolving an action's fields noticed, for previews: the keys `@omit` took."""
 
@@ -45,7 +41,6 @@ class Notes:
 
 
 Resolver = Callable[[Any, "Notes | None"], Any]
-CASTS = ("string", "number", "boolean", "unix", "lower", "upper", "trim")
 DIRECTIVES = (
     "@path", "@template", "@if", "@arrayPath", "@literal", "@case", "@replace", "@merge",
     "@excludeWhenNull", "@coalesce", "@omit", "@cast",
@@ -151,24 +146,9 @@ def _template(argument: Any, where: tuple[str | int, ...]) -> Resolver:
     parts.append(argument[last:])
 
     def render(root: Any, notes: Notes | None) -> str:
-        return "".join(part if isinstance(part, str) else _text(part(root)) for part in parts)
+        return "".join(part if isinstance(part, str) else text_of(part(root)) for part in parts)
 
     return render
-
-
-def _text(value: Any) -> str:
-    """A value as a template shows it: nothing for missing or null."""
-    if value is MISSING or value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def is_blank(value: Any) -> bool:
@@ -346,7 +326,7 @@ def _cast(argument: Any, where: tuple[str | int, ...]) -> Resolver:
     if to not in CASTS:
         raise DirectiveError(f"to must be one of {', '.join(CASTS)}", (*where, "to"))
     value = compile_value(args["value"], (*where, "value"))
-    convert = _CASTERS[to]
+    convert = CASTERS[to]
 
     def resolve(root: Any, notes: Notes | None) -> Any:
         found = value(root, notes)
@@ -357,72 +337,6 @@ def _cast(argument: Any, where: tuple[str | int, ...]) -> Resolver:
     return resolve
 
 
-def _to_string(value: Any) -> str:
-    return _text(value)
-
-
-def _to_number(value: Any) -> int | float:
-    if type(value) in (int, float):
-        return value  # type: ignore[no-any-return]
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                number = float("nan")
-            if number == number and abs(number) != float("inf"):
-                return number
-    raise FieldError(f"@cast to number: {_kind(value)} is not a number")
-
-
-_TRUE = frozenset({"true", "1", "yes"})
-_FALSE = frozenset({"false", "0", "no"})
-
-
-def _to_boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if type(value) in (int, float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise FieldError(f"@cast to boolean: {_kind(value)} is not true or false")
-
-
-def _to_unix(value: Any) -> int:
-    seconds = None if isinstance(value, bool) else to_unix_seconds(value)
-    if seconds is None:
-        raise FieldError(f"@cast to unix: {_kind(value)} is not a timestamp")
-    return seconds
-
-
-def _text_only(name: str, convert: Callable[[str], str]) -> Callable[[Any], str]:
-    def cast(value: Any) -> str:
-        if not isinstance(value, str):
-            raise FieldError(f"@cast to {name}: {_kind(value)} is not a string")
-        return convert(value)
-
-    return cast
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, str):
-        return f"the string {value[:40]!r}"
-    return {dict: "an object", list: "a list", bool: "a boolean"}.get(type(value), "a number")
-
-
-_CASTERS: dict[str, Callable[[Any], Any]] = {
-    "string": _to_string,
-    "number": _to_number,
-    "boolean": _to_boolean,
-    "unix": _to_unix,
-    "lower": _text_only("lower", str.lower),
-    "upper": _text_only("upper", str.upper),
-    "trim": _text_only("trim", str.strip),
-}
 _COMPILERS: dict[str, Callable[[Any, tuple[str | int, ...]], Resolver]] = {
     "@path": _path,
     "@template": _template,

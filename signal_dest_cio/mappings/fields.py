@@ -13,7 +13,7 @@ from typing import Any
 
 from ..text import identifier_problem
 from ..timestamps import to_unix_seconds
-from .directives import FieldError
+from .casts import FieldError
 
 Check = Callable[[Any], Any]  # a resolved value -> what the action uses; FieldError if unfit
 

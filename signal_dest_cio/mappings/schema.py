@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .casts import CASTS
 from .conditions import OPS
-from .directives import CASTS, DIRECTIVES
+from .directives import DIRECTIVES
 from .fields import ACTION_FIELDS, KINDS
 
 DIRECTIVE: dict[str, Any] = {
