@@ -97,6 +97,10 @@ def test_the_worker_process_delivers_restarts_when_killed_and_stops_with_the_hos
         # Delivered by the worker process: this process never ran a worker thread.
         assert "signal-delivery-worker" not in {t.name for t in threading.enumerate()}
 
+        os.kill(first_pid, signal.SIGINT)  # Ctrl-C reaches the group: the host decides
+        time.sleep(0.5)
+        assert _running(first_pid) and child.restarts == 0
+
         os.kill(first_pid, signal.SIGKILL)  # a crash: the host starts another
         wait_for(lambda: child.restarts == 1 and child.pid not in (None, first_pid), "restart")
         store.ingest(events("b", 25), host.now())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -53,6 +54,8 @@ async def _run(settings: dict[str, Any]) -> None:
             worker.wake()
 
     loop.add_reader(sys.stdin.fileno(), readable)
+    # A service manager's SIGTERM (sent to the whole group) stops it as its host would.
+    loop.add_signal_handler(signal.SIGTERM, stopped.set)
     worker.start()
     try:
         await stopped.wait()
@@ -63,6 +66,9 @@ async def _run(settings: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the host stops this process
+    # (by closing its stdin) once it has stopped taking requests, not the keyboard.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = json.loads(sys.stdin.buffer.readline())
     asyncio.run(_run(settings))
 
