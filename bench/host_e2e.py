@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,9 +34,8 @@ from cryptography.fernet import Fernet
 from signal_dest_cio import CustomerIoDestination
 
 from . import corpus
-from .common import APP_KEY, SITE_ID, TRACK_KEY, destination_config, interleaved
-from .ingest import ADMIN_TOKEN, served_host
-from .ingest import _percentile as percentile
+from .common import APP_KEY, REPO, SITE_ID, TRACK_KEY, destination_config, interleaved
+from .ingest import ADMIN_TOKEN, percentile, served_host
 from .local import LocalServer
 
 EVENTS_PER_REQUEST = 100
@@ -93,10 +93,6 @@ def host_run(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _post_all(base: str, path: Path) -> list[float]:
     """The posting client, in a process of its own (`python -m bench.host_e2e`)."""
-    import subprocess
-
-    from .common import REPO
-
     done = subprocess.run(
         [sys.executable, "-m", "bench.host_e2e", base, str(path)],
         cwd=REPO, capture_output=True, text=True, check=True,

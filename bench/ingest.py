@@ -193,7 +193,7 @@ def one_run(template: Template, batch_size: int, probes: int, tag: str) -> dict[
     }
 
 
-def _percentile(values: list[float], share: float) -> float:
+def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
@@ -221,7 +221,7 @@ def measure(
         latencies = [value for run in samples for value in run["latencies_ms"]]
         result[f"batch_{name}"] = {
             "p50_ms": round(statistics.median(latencies), 2),
-            "p99_ms": round(_percentile(latencies, 0.99), 2),
+            "p99_ms": round(percentile(latencies, 0.99), 2),
             "max_ms": round(max(latencies), 2),
             "probes": len(latencies),
             "worker_events_per_s": round(
