@@ -13,7 +13,7 @@ import pytest
 from signal_dest_cio import CustomerIoDestination
 from signal_dest_cio.client import MAX_CONCURRENT_REQUESTS, TrackClient
 from signal_dest_cio.config import CustomerIoConfig
-from signal_dest_cio.transports import CONNECTIONS_PER_SHARD, ShardedTransport
+from signal_dest_cio.transports import CONNECTIONS_PER_SHARD, PoolTransport, ShardedTransport
 
 _sites = itertools.count()
 
@@ -64,8 +64,9 @@ def test_connections_are_split_into_pools_of_four_sharing_one_tls_context(
     transport = ShardedTransport(64)
 
     assert len(transport.shards) == 64 // CONNECTIONS_PER_SHARD
-    assert all(isinstance(shard, httpx.AsyncHTTPTransport) for shard in transport.shards)
+    assert all(isinstance(shard, PoolTransport) for shard in transport.shards)
     assert len(made) == 1  # one context (one CA bundle loaded) for every shard
+    assert {id(shard.ssl_context) for shard in transport.shards} == {id(made[0])}
     assert len(ShardedTransport(5).shards) == 2  # rounded up
 
 
