@@ -18,7 +18,10 @@ client can be handed any other instead (tests pass `httpx.MockTransport` or
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections import deque
+from typing import Any
 
 import httpcore
 import httpx
@@ -56,38 +59,54 @@ def httpx_error(error: Exception, request: httpx.Request) -> httpx.TransportErro
     return None
 
 
+Key = tuple[bytes, bytes, int]  # scheme, host, port
+DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+
 class PoolTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 through one httpcore pool on the asyncio backend; responses come back read."""
+    """HTTP/1.1 over at most `connections` httpcore connections on the asyncio backend.
+
+    The pool is a stack of idle connections per origin (the last used is used again
+    first): taking one and giving it back cost the same however many there are, where
+    `httpcore.AsyncConnectionPool` looks every connection over twice per request. Each
+    connection is httpcore's own `AsyncHTTP11Connection` (h11), so HTTP itself is
+    httpcore's; responses come back read.
+    """
 
     def __init__(
         self, ssl_context: ssl.SSLContext, connections: int, keepalive_expiry: float = 5.0
     ) -> None:
+        ssl_context.set_alpn_protocols(["http/1.1"])
         self.ssl_context = ssl_context
-        self.pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=connections,
-            max_keepalive_connections=connections,
-            keepalive_expiry=keepalive_expiry,
-            network_backend=AsyncioBackend(),
-        )
+        self.connections = connections
+        self.keepalive_expiry = keepalive_expiry
+        self.backend = AsyncioBackend()
+        self.idle: dict[Key, list[httpcore.AsyncHTTP11Connection]] = {}
+        self.opened = 0  # connections open or being opened, idle or not
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
+        scheme = url.raw_scheme
+        key = (scheme, url.raw_host, url.port or DEFAULT_PORTS.get(scheme, 0))
         core_request = httpcore.Request(
             method=request.method,
-            url=httpcore.URL(
-                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
-            ),
+            url=httpcore.URL(scheme=scheme, host=key[1], port=key[2], target=url.raw_path),
             headers=request.headers.raw,
             content=request.stream,  # an httpx.AsyncByteStream
             extensions=request.extensions,
         )
         try:
-            response = await self.pool.handle_async_request(core_request)
+            connection = await self._acquire(key, request.extensions)
             try:
-                body = await response.aread()
+                response = await connection.handle_async_request(core_request)
+                try:
+                    body = await response.aread()
+                finally:
+                    await response.aclose()
             finally:
-                await response.aclose()
+                await self._release(key, connection)
         except Exception as error:
             mapped = httpx_error(error, request)
             if mapped is None:
@@ -100,8 +119,98 @@ class PoolTransport(httpx.AsyncBaseTransport):
             extensions=response.extensions,
         )
 
+    async def _acquire(
+        self, key: Key, extensions: dict[str, Any]
+    ) -> httpcore.AsyncHTTP11Connection:
+        """An idle connection to `key`'s origin still open, else a new one when there is
+        room (an idle one elsewhere is closed for it), else the first one given back."""
+        if self.closed:
+            raise RuntimeError("the transport is closed")
+        while True:
+            idle = self.idle.get(key)
+            while idle:
+                connection = idle.pop()
+                if not connection.has_expired():  # the keep-alive time, a server's close
+                    return connection
+                await self._discard(connection)
+            if self.opened < self.connections:
+                break
+            elsewhere = next((stack for stack in self.idle.values() if stack), None)
+            if elsewhere is not None:
+                await self._discard(elsewhere.pop(0))
+                continue
+            await self._wait(extensions.get("timeout", {}).get("pool"))
+        self.opened += 1
+        try:
+            return await self._connect(key, extensions)
+        except BaseException:
+            self.opened -= 1
+            self._wake_one()
+            raise
+
+    async def _connect(
+        self, key: Key, extensions: dict[str, Any]
+    ) -> httpcore.AsyncHTTP11Connection:
+        scheme, host, port = key
+        if scheme not in DEFAULT_PORTS:
+            raise httpcore.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
+        timeout = extensions.get("timeout", {}).get("connect")
+        name = host.decode("ascii")
+        stream = await self.backend.connect_tcp(name, port, timeout=timeout)
+        if scheme == b"https":
+            hostname = extensions.get("sni_hostname") or name
+            stream = await stream.start_tls(self.ssl_context, hostname, timeout)
+        origin = httpcore.Origin(scheme, host, port)
+        return httpcore.AsyncHTTP11Connection(origin, stream, self.keepalive_expiry)
+
+    async def _release(self, key: Key, connection: httpcore.AsyncHTTP11Connection) -> None:
+        """A connection back from a request: kept when idle, else closed."""
+        if connection.is_idle() and not self.closed:
+            idle = self.idle.setdefault(key, [])
+            if idle and idle[0].has_expired():  # the longest idle, seen to in passing
+                await self._discard(idle.pop(0))
+            idle.append(connection)
+        else:
+            await self._discard(connection)
+        self._wake_one()
+
+    async def _discard(self, connection: httpcore.AsyncHTTP11Connection) -> None:
+        self.opened -= 1
+        await connection.aclose()
+
+    async def _wait(self, timeout: float | None) -> None:
+        """Until a connection is given back, or `timeout` (httpcore.PoolTimeout)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except BaseException as error:
+            if waiter.done() and not waiter.cancelled():
+                self._wake_one()  # woken, but leaving: the wake goes to the next in line
+            elif waiter in self.waiters:
+                self.waiters.remove(waiter)
+            if isinstance(error, TimeoutError):
+                raise httpcore.PoolTimeout("no connection free in time") from None
+            raise
+        if self.closed:
+            raise RuntimeError("the transport is closed")
+
+    def _wake_one(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
     async def aclose(self) -> None:
-        await self.pool.aclose()
+        self.closed = True
+        for stack in self.idle.values():
+            while stack:
+                await self._discard(stack.pop())
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):

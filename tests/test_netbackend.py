@@ -18,6 +18,7 @@ import trustme
 from signal_dest_cio.netbackend import AsyncioBackend, SocketStream
 from signal_dest_cio.transports import PoolTransport
 
+Extensions = dict[str, dict[str, float | None]]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 CA = trustme.CA()
@@ -91,12 +92,12 @@ async def echo_length(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         await writer.drain()
 
 
-def transport(timeout: float = 5.0) -> tuple[PoolTransport, dict[str, dict[str, float]]]:
+def transport(timeout: float = 5.0) -> tuple[PoolTransport, Extensions]:
     return PoolTransport(client_context(), 4), {"timeout": httpx.Timeout(timeout).as_dict()}
 
 
 async def post(
-    pool: PoolTransport, url: str, content: bytes, extensions: dict[str, dict[str, float]]
+    pool: PoolTransport, url: str, content: bytes, extensions: Extensions
 ) -> httpx.Response:
     request = httpx.Request("POST", url, content=content, extensions=extensions)
     response = await pool.handle_async_request(request)
@@ -277,3 +278,80 @@ async def test_a_closed_stream_refuses_reads_and_writes() -> None:
             await reading
         with pytest.raises(httpcore.WriteError, match="closed"):
             await stream.write(b"x")
+
+
+async def test_a_full_pool_makes_requests_wait_until_the_pool_timeout() -> None:
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await asyncio.sleep(0.5)
+            writer.write(answer(b"late"))
+            await writer.drain()
+
+    async with serving(slow) as server:
+        pool = PoolTransport(client_context(), 1)
+        url = f"https://127.0.0.1:{server.port}/"
+        extensions = {"timeout": httpx.Timeout(5.0, pool=0.1).as_dict()}
+        first = asyncio.ensure_future(post(pool, url, b"1", extensions))
+        await asyncio.sleep(0.05)
+        with pytest.raises(httpx.PoolTimeout):
+            await post(pool, url, b"2", extensions)
+        assert (await first).content == b"late"
+        waiting = {"timeout": httpx.Timeout(5.0).as_dict()}  # no pool timeout: it waits
+        both = await asyncio.gather(post(pool, url, b"3", waiting), post(pool, url, b"4", waiting))
+        await pool.aclose()
+
+    assert [response.content for response in both] == [b"late", b"late"]
+    assert server.connections == 1
+
+
+async def test_idle_connections_past_their_keepalive_are_not_used_again() -> None:
+    async with serving(echo_length) as server:
+        pool = PoolTransport(client_context(), 4, keepalive_expiry=0.05)
+        extensions = {"timeout": httpx.Timeout(5.0).as_dict()}
+        url = f"https://127.0.0.1:{server.port}/"
+        await post(pool, url, b"", extensions)
+        await asyncio.sleep(0.15)
+        await post(pool, url, b"", extensions)
+        assert pool.opened == 1  # the expired one was closed, not kept beside the new one
+        await pool.aclose()
+        assert pool.opened == 0
+
+    assert server.connections == 2
+
+
+async def test_a_full_pool_closes_an_idle_connection_to_reach_another_origin() -> None:
+    async with serving(echo_length) as first, serving(echo_length) as second:
+        pool, extensions = transport()
+        pool.connections = 1
+        one = await post(pool, f"https://127.0.0.1:{first.port}/one", b"", extensions)
+        two = await post(pool, f"https://127.0.0.1:{second.port}/two", b"", extensions)
+        assert pool.opened == 1
+        await pool.aclose()
+
+    assert (one.content, two.content) == (b"POST /one 0", b"POST /two 0")
+
+
+async def test_a_cancelled_request_gives_its_connection_slot_back() -> None:
+    async def silent_then_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if first_connection.is_set():
+            await echo_length(reader, writer)
+        first_connection.set()
+        await asyncio.sleep(5)
+
+    first_connection = asyncio.Event()
+    async with serving(silent_then_echo) as server:
+        pool, extensions = transport()
+        pool.connections = 1
+        url = f"https://127.0.0.1:{server.port}/"
+        hanging = asyncio.ensure_future(post(pool, url, b"", extensions))
+        await first_connection.wait()
+        await asyncio.sleep(0.05)
+        hanging.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await hanging
+        assert pool.opened == 0  # the connection it held is closed, not left half-read
+        response = await post(pool, url, b"ok", extensions)
+        await pool.aclose()
+
+    assert response.content == b"POST / 2"
