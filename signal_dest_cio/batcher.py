@@ -29,6 +29,11 @@ class Submission:
     items: list[Item]
     done: asyncio.Future[list[Outcome | None]] | None  # None: no lane task waits on it
     outcomes: list[Outcome | None] = field(default_factory=list)
+    size: int = -1  # what the items add to a batch (`extra_bytes`), counted once
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            self.size = extra_bytes(self.items)
 
 
 class Batcher:
@@ -64,7 +69,7 @@ class Batcher:
         batches: list[list[Submission]] = []
         size = MAX_BATCH_BYTES  # forces a first batch
         for submission in pending:
-            extra = extra_bytes(submission.items)
+            extra = submission.size
             if size + extra > MAX_BATCH_BYTES - 16:
                 batches.append([])
                 size = 16

@@ -26,10 +26,11 @@ import httpx
 from .app_api import AppClient
 from .batcher import UNSETTLED, Batcher, Submission
 from .batches import MAX_BATCH_BYTES, MAX_ITEM_BYTES, Item, extra_bytes
+from .collector import collector_paused
 from .config import CustomerIoConfig
 from .lanes import lane_groups, lane_keys
 from .operations import Mapped, Operation
-from .outcomes import Outcome, classify_status, transport_failure, worst
+from .outcomes import Outcome, classify_status, for_event, transport_failure, worst
 from .pacing import PacerFactory, RequestPacer, pacer_for, pacer_of
 from .render import Request, dump_json
 from .routes import Direct, Route, route_for
@@ -104,7 +105,9 @@ class TrackClient:
 
     async def send(self, events: Sequence[Mapped]) -> list[Outcome]:
         """Deliver mapped events; one outcome per event, in input order."""
-        return await _Delivery(self, events).run()
+        with collector_paused():
+            delivery = _Delivery(self, events)
+        return await delivery.run()
 
     async def post(self, method: str, path: str, content: bytes | None) -> httpx.Response:
         """One request, built whole and sent through the transport; its body read."""
@@ -167,6 +170,10 @@ def _batchable_run(steps: list[_Step], start: int) -> list[_Step]:
     return run
 
 
+# A lane that joins the first batch whole: its events, their steps, its submission.
+_Simple = tuple[list[int], list[_Step], Submission]
+
+
 class _Delivery:
     """One send() call: its lanes, its results and its pause, apart from any other call."""
 
@@ -183,6 +190,27 @@ class _Delivery:
         self.batcher = Batcher(self)
 
     async def run(self) -> list[Outcome]:
+        with collector_paused():
+            steps, simple, queue = self._plan()
+        workers = min(len(queue), MAX_CONCURRENT_REQUESTS)
+        self.batcher.runnable = workers
+        try:
+            self.batcher.maybe_flush()  # at once when no lane needs scheduling
+            await asyncio.gather(*(self._work(queue, steps) for _ in range(workers)))
+            while self.batcher.tasks:
+                await asyncio.gather(*list(self.batcher.tasks))
+        finally:
+            self.batcher.cancel()
+        for indexes, lane_steps, submission in simple:
+            stopped_by = self._record(lane_steps, submission.outcomes)
+            if stopped_by is not None:
+                await self._hold(indexes, stopped_by)
+        with collector_paused():
+            return self._outcomes(steps)
+
+    def _plan(self) -> tuple[dict[int, list[_Step]], list[_Simple], deque[list[int]]]:
+        """Each event's steps; the lanes that simply join the first batch; the rest, queued
+        longest first for the workers."""
         route = self.client.route
         steps: dict[int, list[_Step]] = {}
         for index, mapped in enumerate(self.events):
@@ -200,14 +228,17 @@ class _Delivery:
         order = list(steps)
         # A lane whose every item fits one batch needs no scheduling: it joins the first
         # flush as it is, and is settled from its batch's answer (most lanes are such).
-        simple: list[tuple[list[int], list[_Step], Submission]] = []
+        simple: list[_Simple] = []
         scheduled: list[list[int]] = []
         for lane in lanes:
             indexes = [order[i] for i in lane]
             lane_steps = [step for index in indexes for step in steps[index]]
             items = [step.item for step in lane_steps if step.item is not None]
-            if len(items) == len(lane_steps) and extra_bytes(items) <= MAX_BATCH_BYTES - 16:
-                simple.append((indexes, lane_steps, Submission(items, None)))
+            if (
+                len(items) == len(lane_steps)
+                and (size := extra_bytes(items)) <= MAX_BATCH_BYTES - 16
+            ):
+                simple.append((indexes, lane_steps, Submission(items, None, size=size)))
             else:
                 scheduled.append(indexes)
         self.batcher.pending.extend(submission for _, _, submission in simple)
@@ -215,19 +246,9 @@ class _Delivery:
         # so a lane never waits for a request slot behind hundreds of one-event lanes,
         # and each lane's requests still go one after the other.
         queue = deque(sorted(scheduled, key=lambda lane: -sum(len(steps[i]) for i in lane)))
-        workers = min(len(queue), MAX_CONCURRENT_REQUESTS)
-        self.batcher.runnable = workers
-        try:
-            self.batcher.maybe_flush()  # at once when no lane needs scheduling
-            await asyncio.gather(*(self._work(queue, steps) for _ in range(workers)))
-            while self.batcher.tasks:
-                await asyncio.gather(*list(self.batcher.tasks))
-        finally:
-            self.batcher.cancel()
-        for indexes, lane_steps, submission in simple:
-            stopped_by = self._record(lane_steps, submission.outcomes)
-            if stopped_by is not None:
-                await self._hold(indexes, stopped_by)
+        return steps, simple, queue
+
+    def _outcomes(self, steps: dict[int, list[_Step]]) -> list[Outcome]:
         for index in steps:
             if not self.sent[index] and not self.results[index]:  # a safety net, never hit
                 self.results[index].append(
@@ -407,4 +428,4 @@ def _settled(outcome: Outcome) -> asyncio.Future[Outcome]:
 def _finish(mapped: Mapped, outcomes: list[Outcome], helper_warnings: list[str]) -> Outcome:
     outcome = worst(outcomes) if outcomes else Outcome(kind="delivered", code="ok")
     warnings = (*mapped.warnings, *helper_warnings)
-    return outcome.model_copy(update={"message_id": mapped.message_id, "warnings": warnings})
+    return for_event(outcome, mapped.message_id, warnings)

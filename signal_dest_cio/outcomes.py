@@ -61,6 +61,19 @@ class Outcome(BaseModel):
         )
 
 
+_validate_outcome = Outcome.__pydantic_validator__.validate_python
+
+
+def for_event(outcome: Outcome, message_id: str | None, warnings: tuple[str, ...]) -> Outcome:
+    """`outcome` (a request's, often shared by a batch's events) as one event's own.
+
+    `model_copy(update=...)` gives the same, at nearly twice the cost; every delivered
+    event goes through here."""
+    values = {**outcome.__dict__, "message_id": message_id, "warnings": warnings}
+    copied: Outcome = _validate_outcome(values)
+    return copied
+
+
 def worst(outcomes: list[Outcome]) -> Outcome:
     return max(outcomes, key=lambda outcome: _SEVERITY[outcome.kind])
 

@@ -153,3 +153,29 @@ def test_a_wrongly_typed_field_is_rejected_naming_the_field(raw: Any, field: str
     assert result.field == field
     assert result.message.startswith(field)
     assert result.message_id == "m-1"
+
+
+def test_object_fields_are_checked_without_being_copied() -> None:
+    """context, properties and traits are taken as the dicts they are (no copy), and
+    still refused when they are not JSON objects with text keys."""
+    properties = {"plan": "pro", "nested": {"a": 1}}
+    event = parse_event({"type": "track", "event": "x", "userId": "u", "properties": properties})
+    assert not isinstance(event, InvalidEvent)
+    assert event.properties == properties
+    for bad, message in (
+        ("text", "properties: Input should be a valid dictionary"),
+        ([1], "properties: Input should be a valid dictionary"),
+        ({1: "a"}, "properties: Input should be a valid string"),
+    ):
+        refused = parse_event({"type": "track", "event": "x", "userId": "u", "properties": bad})
+        assert isinstance(refused, InvalidEvent)
+        assert (refused.code, refused.field, refused.message) == (
+            "invalid_event",
+            "properties",
+            message,
+        )
+    refused = parse_event({"type": "page", "userId": "u", "context": {"page": "x"}})
+    assert isinstance(refused, InvalidEvent) and refused.field == "context.page"
+    empty = parse_event({"type": "identify", "userId": " u ", "traits": None, "context": None})
+    assert not isinstance(empty, InvalidEvent)
+    assert (empty.user_id, empty.traits, empty.context.traits) == ("u", {}, {})
