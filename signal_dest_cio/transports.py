@@ -23,9 +23,11 @@ import ssl
 from collections import deque
 from typing import Any
 
+import h11
 import httpcore
 import httpx
 
+from .http1 import Connection
 from .netbackend import AsyncioBackend
 
 CONNECTIONS_PER_SHARD = 4
@@ -47,6 +49,8 @@ _HTTPX_ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
     httpcore.ProtocolError: httpx.ProtocolError,
     httpcore.LocalProtocolError: httpx.LocalProtocolError,
     httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+    h11.LocalProtocolError: httpx.LocalProtocolError,  # h11's own, should one get through
+    h11.RemoteProtocolError: httpx.RemoteProtocolError,
 }
 
 
@@ -81,7 +85,7 @@ class PoolTransport(httpx.AsyncBaseTransport):
         self.connections = connections
         self.keepalive_expiry = keepalive_expiry
         self.backend = AsyncioBackend()
-        self.idle: dict[Key, list[httpcore.AsyncHTTP11Connection]] = {}
+        self.idle: dict[Key, list[Connection]] = {}
         self.opened = 0  # connections open or being opened, idle or not
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.closed = False
@@ -90,21 +94,19 @@ class PoolTransport(httpx.AsyncBaseTransport):
         url = request.url
         scheme = url.raw_scheme
         key = (scheme, url.raw_host, url.port or DEFAULT_PORTS.get(scheme, 0))
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(scheme=scheme, host=key[1], port=key[2], target=url.raw_path),
-            headers=request.headers.raw,
-            content=request.stream,  # an httpx.AsyncByteStream
-            extensions=request.extensions,
-        )
+        stream = request.stream
+        assert isinstance(stream, httpx.AsyncByteStream)  # as httpx's own transport asks
+        extensions = request.extensions
         try:
-            connection = await self._acquire(key, request.extensions)
+            connection = await self._acquire(key, extensions)
             try:
-                response = await connection.handle_async_request(core_request)
-                try:
-                    body = await response.aread()
-                finally:
-                    await response.aclose()
+                status, headers, body, answer = await connection.request(
+                    request.method.encode("ascii"),
+                    url.raw_path,
+                    request.headers.raw,
+                    stream,
+                    extensions.get("timeout", {}),
+                )
             finally:
                 await self._release(key, connection)
         except Exception as error:
@@ -113,15 +115,10 @@ class PoolTransport(httpx.AsyncBaseTransport):
                 raise
             raise mapped from error
         return httpx.Response(
-            response.status,
-            headers=response.headers,
-            stream=httpx.ByteStream(body),
-            extensions=response.extensions,
+            status, headers=headers, stream=httpx.ByteStream(body), extensions=answer
         )
 
-    async def _acquire(
-        self, key: Key, extensions: dict[str, Any]
-    ) -> httpcore.AsyncHTTP11Connection:
+    async def _acquire(self, key: Key, extensions: dict[str, Any]) -> Connection:
         """An idle connection to `key`'s origin still open, else a new one when there is
         room (an idle one elsewhere is closed for it), else the first one given back."""
         if self.closed:
@@ -148,9 +145,7 @@ class PoolTransport(httpx.AsyncBaseTransport):
             self._wake_one()
             raise
 
-    async def _connect(
-        self, key: Key, extensions: dict[str, Any]
-    ) -> httpcore.AsyncHTTP11Connection:
+    async def _connect(self, key: Key, extensions: dict[str, Any]) -> Connection:
         scheme, host, port = key
         if scheme not in DEFAULT_PORTS:
             raise httpcore.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
@@ -160,12 +155,11 @@ class PoolTransport(httpx.AsyncBaseTransport):
         if scheme == b"https":
             hostname = extensions.get("sni_hostname") or name
             stream = await stream.start_tls(self.ssl_context, hostname, timeout)
-        origin = httpcore.Origin(scheme, host, port)
-        return httpcore.AsyncHTTP11Connection(origin, stream, self.keepalive_expiry)
+        return Connection(stream, self.keepalive_expiry)
 
-    async def _release(self, key: Key, connection: httpcore.AsyncHTTP11Connection) -> None:
+    async def _release(self, key: Key, connection: Connection) -> None:
         """A connection back from a request: kept when idle, else closed."""
-        if connection.is_idle() and not self.closed:
+        if not connection.closed and not self.closed:
             idle = self.idle.setdefault(key, [])
             if idle and idle[0].has_expired():  # the longest idle, seen to in passing
                 await self._discard(idle.pop(0))
@@ -174,7 +168,7 @@ class PoolTransport(httpx.AsyncBaseTransport):
             await self._discard(connection)
         self._wake_one()
 
-    async def _discard(self, connection: httpcore.AsyncHTTP11Connection) -> None:
+    async def _discard(self, connection: Connection) -> None:
         self.opened -= 1
         await connection.aclose()
 

@@ -5,6 +5,7 @@ bodies, and each failure as the httpx exception the client's retry logic expects
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,7 @@ def client_context() -> ssl.SSLContext:
 def server_context() -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     CERT.configure_cert(context)
+    context.set_alpn_protocols(["h2", "http/1.1"])  # h2 first: the client must decline it
     return context
 
 
@@ -120,11 +122,11 @@ async def test_an_https_round_trip_comes_back_read_with_its_headers() -> None:
 async def test_the_backend_offers_only_http11_by_alpn_and_names_the_tls_object() -> None:
     async with serving(echo_length) as server:
         stream = await AsyncioBackend().connect_tcp("127.0.0.1", server.port, timeout=5)
-        context = client_context()
-        context.set_alpn_protocols(["http/1.1"])
+        context = PoolTransport(client_context(), 4).ssl_context
         tls = await stream.start_tls(context, server_hostname="127.0.0.1", timeout=5)
         ssl_object = tls.get_extra_info("ssl_object")
         assert isinstance(ssl_object, ssl.SSLSocket)
+        assert ssl_object.selected_alpn_protocol() == "http/1.1"
         assert tls.get_extra_info("server_addr") == ("127.0.0.1", server.port)
         assert tls.get_extra_info("is_readable") is False  # idle, open
         await tls.aclose()
@@ -355,3 +357,36 @@ async def test_a_cancelled_request_gives_its_connection_slot_back() -> None:
         await pool.aclose()
 
     assert response.content == b"POST / 2"
+
+
+async def test_chunked_close_delimited_informational_and_gzip_answers_are_read_whole() -> None:
+    packed = gzip.compress(b"unpacked")
+    answers = [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(packed), packed),
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",  # no length: to EOF
+    ]
+
+    async def scripted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while answers:
+            await read_request(reader)
+            writer.write(answers.pop(0))
+            await writer.drain()
+        writer.write_eof()
+
+    async with serving(scripted) as server:
+        pool, extensions = transport()
+        url = f"https://127.0.0.1:{server.port}/"
+        got = [await post(pool, url, b"", extensions) for _ in range(4)]
+        assert pool.opened == 0  # the last one closed its connection
+        await pool.aclose()
+
+    assert [(r.status_code, r.content) for r in got] == [
+        (200, b"abcde"),
+        (201, b"ok"),
+        (200, b"unpacked"),
+        (200, b"until the end"),
+    ]
+    assert server.connections == 1
