@@ -24,7 +24,10 @@ from .store_common import (
     test_interrupted,
 )
 
-SAVE_SLICE = 100  # rows per transaction when a round's deliveries are saved
+# Rows per transaction when a round's deliveries are saved. Each commit is an fsync
+# (synchronous=FULL): a round of 1,000 saved 100 at a time spent ~45 ms more on them
+# than in one transaction, which holds the write lock ~30 ms (ingestion's wait at worst).
+SAVE_SLICE = 1000
 
 
 class SqliteDeliveries:
@@ -90,8 +93,8 @@ class SqliteDeliveries:
         self, deliveries: Iterable[Delivery], now: float, *, lease: Lease | None = None
     ) -> None:
         assignments = ", ".join(f"{column} = ?" for column in DELIVERY_COLUMNS)
-        # The rows' JSON is made before the lock is taken, and a long list is written in
-        # slices, each its own transaction: ingestion never waits behind a whole batch.
+        # The rows' JSON is made before the lock is taken; a list longer than a round is
+        # written in slices, each its own transaction.
         values = [(*delivery_values(d, now), d.id) for d in deliveries]
         for start in range(0, len(values), SAVE_SLICE):
             with self._transaction() as db:
