@@ -23,6 +23,7 @@ from .events import Event, InvalidEvent, TrackEvent, parse_event
 from .identity import Person
 from .mapping import map_parsed, product_traits
 from .operations import Mapped, Operation, Refused, compact_json
+from .timestamps import to_epoch_ms
 
 MAX_CALL_BYTES = 32 * 1024
 
@@ -50,15 +51,17 @@ def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
         )
     common = _common(event, person, anonymous, when, event.message_id or dedup)
     calls: list[Operation] = []
+    warnings = list(checked.warnings)
     if isinstance(event, TrackEvent) and person is not None:
         traits = product_traits(event, config)
         if traits is not None:
+            traits = _typed(traits, _TYPED_TRAITS, "traits", warnings)
             identify = {**common, "type": "identify", "traits": traits}
             if "messageId" in common:  # its own id: the track keeps the event's
                 identify["messageId"] = f"{common['messageId']}:identify"
             calls.append(_call("identify", identify, person, anonymous))
     secondary = next((op.secondary for op in checked.operations if op.secondary), None)
-    body = {**common, **_specific(event, checked)}
+    body = {**common, **_specific(event, checked, warnings)}
     calls.append(_call(event.type, body, person, anonymous, secondary))
     calls += [op for op in checked.operations if op.action == "send_email"]
     for call in calls:
@@ -69,9 +72,9 @@ def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
                 f"a Data Pipelines call is at most {MAX_CALL_BYTES} bytes",
                 None,
                 event.message_id,
-                checked.warnings,
+                tuple(warnings),
             )
-    return Mapped(event.message_id, tuple(calls), checked.warnings)
+    return Mapped(event.message_id, tuple(calls), tuple(warnings))
 
 
 def _call(
@@ -107,8 +110,7 @@ def _common(
     if message_id:
         body["messageId"] = message_id
     if when is not None:
-        stamp = datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
-        body["timestamp"] = stamp
+        body["timestamp"] = _iso(when)
     context = _context_of(event)
     if context:
         body["context"] = context
@@ -127,10 +129,52 @@ def _context_of(event: Event) -> dict[str, Any]:
     return values
 
 
-def _specific(event: Event, checked: Mapped) -> dict[str, Any]:
+# What the Pipelines API types among the free-form traits and page properties (its
+# OpenAPI file): a value of another type is refused there, so it is left out (null is
+# absent anyway), with a warning; a createdAt given as an epoch number is sent as the
+# ISO-8601 text it stands for.
+_TYPED_TRAITS: dict[str, type] = {
+    "email": str, "createdAt": str, "cio_subscription_preferences": dict, "unsubscribed": bool,
+}  # fmt: skip
+_TYPE_NAMES = {str: "string", bool: "boolean", dict: "object"}
+_TYPED_PAGE_PROPERTIES: dict[str, type] = dict.fromkeys(
+    ("category", "url", "title", "referrer", "path", "search"), str
+)
+
+
+def _typed(
+    values: dict[str, Any], types: dict[str, type], where: str, warnings: list[str]
+) -> dict[str, Any]:
+    """`values` with every typed key of another type left out (or, createdAt, written as
+    ISO-8601 text); the same dict when nothing needs that."""
+    unfit = [key for key, kind in types.items() if key in values and not _is(values[key], kind)]
+    if not unfit:
+        return values
+    fitted = dict(values)
+    for key in unfit:
+        value = fitted.pop(key)
+        if key == "createdAt" and (when := to_epoch_ms(value)) is not None:
+            fitted[key] = _iso(when / 1000)
+        elif value is not None:
+            warning = f"attribute_dropped:{where}.{key}:not_a_{_TYPE_NAMES[types[key]]}"
+            if warning not in warnings:  # (the Track mapper's own check may have said it)
+                warnings.append(warning)
+    return fitted
+
+
+def _is(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and (kind is not str or not isinstance(value, bool))
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _specific(event: Event, checked: Mapped, warnings: list[str]) -> dict[str, Any]:
     kind = event.type
     if kind == "identify":
-        return {"type": "identify", "traits": {**event.context.traits, **event.traits}}
+        traits = {**event.context.traits, **event.traits}
+        return {"type": "identify", "traits": _typed(traits, _TYPED_TRAITS, "traits", warnings)}
     if kind == "track":
         assert isinstance(event, TrackEvent)
         name = next((op.name for op in checked.operations if op.action == "event"), None)
@@ -138,7 +182,10 @@ def _specific(event: Event, checked: Mapped) -> dict[str, Any]:
                 "properties": event.properties}  # fmt: skip
     if kind in ("page", "screen"):
         name = getattr(event, "name", None)
-        body: dict[str, Any] = {"type": kind, "properties": event.properties}
+        properties = event.properties
+        if kind == "page":
+            properties = _typed(properties, _TYPED_PAGE_PROPERTIES, "properties", warnings)
+        body: dict[str, Any] = {"type": kind, "properties": properties}
         if isinstance(name, str) and name.strip():
             body["name"] = name.strip()
         return body

@@ -263,3 +263,42 @@ def test_a_call_with_no_person_at_all_is_refused_naming_user_id() -> None:
         "missing_identifier",
         "userId",
     )
+
+
+def _calls(event: dict[str, Any], **options: Any) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    mapped = map_pipelines(event, CustomerIoConfig.model_validate(config(**options)))
+    assert isinstance(mapped, Mapped), mapped
+    calls = [op.attributes or {} for op in mapped.operations]
+    for op, body in zip(mapped.operations, calls, strict=True):
+        validate_call(f"/{op.name}", body)
+    return calls, mapped.warnings
+
+
+def test_page_properties_the_api_types_as_text_are_sent_only_as_text() -> None:
+    """The Pipelines API types a page's url, title, path, ... as strings: null is left
+    out, another type too (with a warning), the rest of the properties go as they are."""
+    page = {"type": "page", "userId": "u1", "name": "Home", "messageId": "m1",
+            "properties": {"path": None, "url": 5, "title": "Home", "seats": None}}  # fmt: skip
+    [call], warnings = _calls(page)
+    assert call["properties"] == {"title": "Home", "seats": None}
+    assert warnings == ("attribute_dropped:properties.url:not_a_string",)
+
+
+def test_typed_traits_are_sent_only_as_their_type() -> None:
+    identify = {"type": "identify", "userId": "u1", "messageId": "m1",
+                "traits": {"email": None, "createdAt": 1_700_000_000, "unsubscribed": "yes",
+                           "plan": "pro"}}  # fmt: skip
+    [call], warnings = _calls(identify)
+    assert call["traits"] == {"createdAt": "2023-11-14T22:13:20Z", "plan": "pro"}
+    assert warnings == (  # the first is the Track mapper's own check's, said once
+        "attribute_dropped:traits.email:not_a_string",
+        "attribute_dropped:traits.unsubscribed:not_a_boolean",
+    )
+    track = {"type": "track", "event": "user.signup", "userId": "u1", "messageId": "m2",
+             "properties": {"email": 7, "plan": "pro"}}  # fmt: skip
+    [identify_call, track_call], warnings = _calls(
+        track, identify_on_track=True, traits_from_properties=True
+    )
+    assert identify_call["traits"] == {"plan": "pro"}
+    assert track_call["properties"] == {"email": 7, "plan": "pro"}  # free-form there
+    assert warnings == ("attribute_dropped:traits.email:not_a_string",)
