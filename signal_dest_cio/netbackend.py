@@ -11,7 +11,9 @@ buffer at once, so `read()` returns buffered bytes without a timer, and arms one
 request's head and body go out as one TLS record, one system call) or until they
 reach `HOLD_BYTES`. Only httpcore's public backend interface is implemented
 (`httpcore.AsyncNetworkBackend`, `httpcore.AsyncNetworkStream`), with httpcore's
-exceptions, which httpx's transports map to httpx's.
+exceptions, which httpx's transports map to httpx's. It needs a loop that watches file
+descriptors (`loop.add_reader`: asyncio's selector loop, uvloop), not Windows'
+proactor loop.
 """
 
 from __future__ import annotations
@@ -111,6 +113,9 @@ class SocketStream(httpcore.AsyncNetworkStream):
             if isinstance(sock, ssl.SSLSocket):
                 while data and sock.pending():  # the rest of a TLS record, already read
                     data += sock.recv(READ_BYTES)
+        except ssl.SSLWantWriteError:  # TLS 1.2 renegotiation: the read goes on once
+            self.loop.add_writer(sock.fileno(), self._readable_after_write)  # writable
+            return
         except _WOULD_BLOCK:
             return  # a TLS record not complete yet, or one with no data (a session ticket)
         except OSError as error:
@@ -122,6 +127,10 @@ class SocketStream(httpcore.AsyncNetworkStream):
             self.eof = True
             self.loop.remove_reader(sock.fileno())
         self._wake()
+
+    def _readable_after_write(self) -> None:
+        self.loop.remove_writer(self.sock.fileno())
+        self._readable()
 
     def _wake(self) -> None:
         waiter = self.waiter

@@ -1,19 +1,20 @@
-"""Many requests in flight at httpx's per-request cost: several small pools, one TLS context.
+"""Many requests in flight at a small per-request cost: pools of HTTP/1.1 connections.
 
-httpcore's pool does work for every pooled connection on every request (it looks
-each one over when it assigns requests to connections), so one pool of 64
-connections costs several times more CPU per request than a pool of 4. Sixteen
-`httpx.AsyncHTTPTransport`s of 4 connections each, sharing one `ssl.SSLContext`
-(one set of CA certificates loaded, TLS sessions shared), carry 64 requests at the
-small pool's price. Each request goes to the shard with the fewest requests in
-flight; a request counts until its response is read (its connection is free
-again). Each shard is a `PoolTransport`: httpx's own transport done again over
-httpcore's public API, with an `httpcore.AsyncConnectionPool` on the asyncio-native
-network backend of `netbackend` (httpcore's default goes through anyio, which costs
-more CPU per request than the rest of the request together). Only public httpx and
-httpcore API is used: these are `httpx.AsyncBaseTransport`s like any other, and the
-client can be handed any other instead (tests pass `httpx.MockTransport` or
-`httpx.ASGITransport`, which are used as they are).
+`ShardedTransport` spreads 64 connections over pools of 4 (`PoolTransport`s) sharing
+one `ssl.SSLContext` (one set of CA certificates loaded, TLS sessions shared). Each
+request goes to the pool with the fewest requests in flight; a request counts until
+its response is read (its connection is free again).
+
+`PoolTransport` is what `httpx.AsyncHTTPTransport` does for a request whose answer is
+read whole, at about half its CPU: its connections are h11 over the asyncio-native
+streams of `netbackend` (httpcore's default backend goes through anyio: a cancel
+scope and a timer per socket operation, TLS in Python), handed out from a stack of
+idle ones (httpcore's pool looks every connection over on every request), one request
+at a time (`http1`). Failures are raised as the httpx exceptions httpx's transport
+raises for them. Only public httpx, httpcore and h11 API is used: these are
+`httpx.AsyncBaseTransport`s like any other, and the client can be handed any other
+instead (tests pass `httpx.MockTransport` or `httpx.ASGITransport`, which are used as
+they are; with a proxy configured the client uses httpx's own transport).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from .netbackend import AsyncioBackend
 
 CONNECTIONS_PER_SHARD = 4
 
-# httpcore's exceptions as httpx's (what httpx's own transport raises for each): the
-# client's retry logic tells timeouts from connection failures by these.
+# httpcore's (and h11's) exceptions as httpx's, as httpx's own transport maps them: the
+# client tells timeouts from connection failures by these.
 _HTTPX_ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
     httpcore.TimeoutException: httpx.TimeoutException,
     httpcore.ConnectTimeout: httpx.ConnectTimeout,
@@ -55,7 +56,8 @@ _HTTPX_ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
 
 
 def httpx_error(error: Exception, request: httpx.Request) -> httpx.TransportError | None:
-    """The httpx exception httpx's transport raises for an httpcore one (None for others)."""
+    """The httpx exception httpx's transport raises for an httpcore one (None for others):
+    the most specific one, found along the exception's classes."""
     for kind in type(error).__mro__:
         mapped = _HTTPX_ERRORS.get(kind)
         if mapped is not None:
@@ -68,19 +70,21 @@ DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
 class PoolTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 over at most `connections` httpcore connections on the asyncio backend.
+    """HTTP/1.1 over at most `connections` connections (`http1`); answers come back read.
 
     The pool is a stack of idle connections per origin (the last used is used again
-    first): taking one and giving it back cost the same however many there are, where
-    `httpcore.AsyncConnectionPool` looks every connection over twice per request. Each
-    connection is httpcore's own `AsyncHTTP11Connection` (h11), so HTTP itself is
-    httpcore's; responses come back read.
+    first): taking one and giving it back cost the same however many there are. A
+    connection idle past `keepalive_expiry`, or that the server closed, is not used
+    again; a request that finds every connection busy waits for one (up to the pool
+    timeout); one that finds the pool full of idle connections to another origin
+    closes one of them.
     """
 
     def __init__(
         self, ssl_context: ssl.SSLContext, connections: int, keepalive_expiry: float = 5.0
     ) -> None:
         ssl_context.set_alpn_protocols(["http/1.1"])
+        ssl_context.options |= ssl.OP_NO_RENEGOTIATION  # a server's is refused, not followed
         self.ssl_context = ssl_context
         self.connections = connections
         self.keepalive_expiry = keepalive_expiry
