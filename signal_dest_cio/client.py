@@ -15,6 +15,7 @@ stay full without any lane overtaking itself. When a request of a lane ends as
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,9 +61,11 @@ class TrackClient:
         self._app_transport = app_transport
         self._app: AppClient | None = None
         self.route: Route = route_for(config)
-        if transport is None and not getproxies():
+        if transport is None and not getproxies() and sys.platform != "win32":
             # No proxy to honour (httpx reads them from the environment only for its own
-            # transport): small pools, one TLS context (`transports`).
+            # transport): small pools, one TLS context (`transports`). Their streams need
+            # `loop.add_reader`, which Windows' default (proactor) loop lacks: there,
+            # httpx's own transport.
             transport = ShardedTransport(MAX_CONCURRENT_REQUESTS)
         timeout = httpx.Timeout(config.timeout_seconds)
         self.http = httpx.AsyncClient(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sys
 from typing import Any
 
 import httpx
@@ -113,7 +114,11 @@ async def test_the_client_shards_only_its_own_transport(monkeypatch: pytest.Monk
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     proxied = TrackClient(CustomerIoConfig.model_validate(config()))
     assert proxied._transport is None  # httpx's own transport, which honours the proxy
-    for client in (own, passed, proxied):
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setattr(sys, "platform", "win32")  # the proactor loop has no add_reader
+    windows = TrackClient(CustomerIoConfig.model_validate(config()))
+    assert windows._transport is None
+    for client in (own, passed, proxied, windows):
         await client.aclose()
 
 
