@@ -142,12 +142,12 @@ async def install(
 
 @admin.get("/integrations")
 def list_integrations(host: HostDep) -> dict[str, Any]:
-    return {"data": [host.integration_view(i) for i in host.store.list_integrations()]}
+    return {"data": [host.views.integration(i) for i in host.store.list_integrations()]}
 
 
 @admin.get("/integrations/{integration_id}")
 def show_integration(integration_id: str, host: HostDep, response: Response) -> dict[str, Any]:
-    view = host.integration_view(host.integration(integration_id))
+    view = host.views.integration(host.integration(integration_id))
     response.headers["ETag"] = f'"{view["revision"]["number"]}"'  # for If-Match on revisions
     return view
 

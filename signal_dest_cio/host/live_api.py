@@ -30,7 +30,7 @@ def show_delivery(
     found = host.store.get_delivery(integration.id, delivery_id)
     if found is None:
         raise not_found("delivery", str(delivery_id))
-    return {**host.delivery_view(found), "integration_id": integration.id}
+    return {**host.views.delivery(found), "integration_id": integration.id}
 
 
 @live_api.get("/integrations/{integration_id}/timeline")

@@ -1,13 +1,12 @@
-"""What the admin and ingestion routes do, apart from HTTP: the host's operations and views."""
+"""What the admin and ingestion routes do, apart from HTTP: the host's operations (what
+the responses show of them is `views.py`)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,14 +20,15 @@ from .admin_ops import (
     twin_of,
     verification_view,
 )
-from .configs import masked, overlay, storable, validate
+from .configs import overlay, storable, validate
 from .errors import ApiError, not_found
-from .intake import depth_of, derived_message_id, event_list, may_hold_surrogates
+from .intake import derived_message_id, event_list, may_hold_surrogates
 from .intake import message_id as message_id_of
-from .pool import DestinationPool, outcome_dict, plain, preview_requests, rule_trace
-from .records import Delivery, Integration, Revision
+from .pool import DestinationPool, outcome_dict, plain, rule_trace
+from .records import Integration, Revision
 from .settle import settle
 from .store_api import HostStore, StaleRevision
+from .views import Views, iso
 from .worker import DeliveryWorker
 
 MAX_REVISION_RETRIES = 5
@@ -66,13 +66,6 @@ def stale_revision(base: int, current: int) -> ApiError:
     )
 
 
-def iso(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    stamp = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
-
-
 class Host:
     def __init__(
         self,
@@ -87,7 +80,7 @@ class Host:
         self.worker = worker
         self.secret_fields = pool.secret_fields
         self._revision_locks: dict[str, asyncio.Lock] = {}
-        self._previewers: dict[tuple[str, int], Any] = {}  # preview only: never sends
+        self.views = Views(store, pool)
 
     def now(self) -> float:
         return self.worker.clock.now()
@@ -156,7 +149,7 @@ class Host:
             config=config,
             now=self.now(),
         )
-        return {**self.integration_view(integration), **verification_view(report)}
+        return {**self.views.integration(integration), **verification_view(report)}
 
     async def _checked_config(
         self, key: str, raw: Mapping[str, Any], verify: bool
@@ -216,12 +209,13 @@ class Host:
         integration = self.integration(integration_id)
         pending = self.store.delete_integration(integration.id, self.now())
         self._revision_locks.pop(integration.id, None)
-        return {**self.integration_view(self.integration(integration.id)), "dead_lettered": pending}
+        return {
+            **self.views.integration(self.integration(integration.id)),
+            "dead_lettered": pending,
+        }
 
     def current_revision(self, integration: Integration) -> Revision:
-        revision = self.store.get_revision(integration.id, integration.revision)
-        assert revision is not None
-        return revision
+        return self.views.current_revision(integration)
 
     async def new_revision(
         self,
@@ -259,25 +253,25 @@ class Host:
                     raise stale_revision(base, stale.current) from None
                 continue  # someone else's revision landed meanwhile: overlay on it
             self.worker.wake()
-            return self.integration_view(self.integration(integration.id))
+            return self.views.integration(self.integration(integration.id))
         raise ApiError(409, "revision_conflict", "the integration kept changing; try again")
 
     def set_enabled(self, integration_id: str, enabled: bool) -> dict[str, Any]:
         integration = self.writable(integration_id)
         self.store.set_enabled(integration.id, enabled, self.now())
         self.worker.wake()
-        return self.integration_view(self.integration(integration.id))
+        return self.views.integration(self.integration(integration.id))
 
     def resume(self, integration_id: str) -> dict[str, Any]:
         integration = self.writable(integration_id)
         self.store.set_paused(integration.id, None, self.now())
         self.worker.wake()
-        return self.integration_view(self.integration(integration.id))
+        return self.views.integration(self.integration(integration.id))
 
     def revisions(self, integration_id: str) -> list[dict[str, Any]]:
         integration = self.integration(integration_id)
         return [
-            self.revision_view(integration, r) for r in self.store.list_revisions(integration.id)
+            self.views.revision(integration, r) for r in self.store.list_revisions(integration.id)
         ]
 
     # -- events --------------------------------------------------------------------------
@@ -344,7 +338,7 @@ class Host:
         more = len(page) > limit
         page = page[:limit]
         return {
-            "data": [self.delivery_view(d) for d in page],
+            "data": [self.views.delivery(d) for d in page],
             "next_cursor": str(page[-1].id) if more else None,
             "counts": self.store.counts(integration.id),
         }
@@ -407,7 +401,7 @@ class Host:
                 test=True,
             )
             self.store.save_deliveries([delivery], now)
-        view = self.delivery_view(delivery)
+        view = self.views.delivery(delivery)
         return view if trace is None else {**view, "mapping": trace}
 
     def replay(
@@ -429,125 +423,9 @@ class Host:
         self.worker.wake()
         return replay_report(requeued, found, delivery_ids, message_ids)
 
-    # -- views: what responses show (secrets masked) -------------------------------------
-
-    def revision_view(self, integration: Integration, revision: Revision) -> dict[str, Any]:
-        return {
-            "number": revision.number,
-            "config": masked(revision.config, self.secret_fields[integration.destination]),
-            "created_at": iso(revision.created_at),
-        }
-
-    def integration_view(self, integration: Integration) -> dict[str, Any]:
-        status = (
-            "deleted"
-            if integration.deleted_at is not None
-            else "disabled"
-            if not integration.enabled
-            else "paused"
-            if integration.paused
-            else "active"
-        )
-        paused = integration.paused
-        return {
-            "id": integration.id,
-            "name": integration.name,
-            "destination": integration.destination,
-            "variant": integration.variant,
-            "delivery_mode": integration.delivery_mode,
-            "enabled": integration.enabled,
-            "status": status,
-            "paused": None if paused is None else {**paused, "at": iso(paused.get("at"))},
-            "revision": self.revision_view(integration, self.current_revision(integration)),
-            "deliveries": self.store.counts(integration.id),
-            "created_at": iso(integration.created_at),
-            "updated_at": iso(integration.updated_at),
-            "deleted_at": iso(integration.deleted_at),
-        }
-
-    def _requests_of(self, delivery: Delivery) -> list[Any]:
-        """The vendor requests shown for a delivery: as recorded, or (a delivered event,
-        whose preview the worker leaves for later) its preview under the revision it was
-        delivered with, worked out now."""
-        if delivery.requests is not None or delivery.revision is None or delivery.test:
-            return delivery.requests or []
-        integration = self.store.get_integration(delivery.integration_id)
-        revision = (
-            self.store.get_revision(delivery.integration_id, delivery.revision)
-            if integration is not None
-            else None
-        )
-        if integration is None or revision is None:
-            return []
-        key = (integration.id, revision.number)
-        destination = self._previewers.get(key)
-        if destination is None:
-            destination = self.pool.build(integration.destination, revision.config)
-            self._previewers = {key: destination}  # one at a time: listings are per integration
-        secrets = self.pool.secrets_of(integration.destination, revision.config)
-        return preview_requests(destination, delivery.event, secrets) or []
-
-    def delivery_view(self, delivery: Delivery) -> dict[str, Any]:
-        reason = None
-        if delivery.status == "dead_lettered" and delivery.history:
-            reason = delivery.history[-1].get("reason")
-        return {
-            "id": delivery.id,
-            "message_id": delivery.message_id,
-            "status": delivery.status,
-            "test": delivery.test,
-            "input": _shown(delivery.event),
-            "requests": _shown(self._requests_of(delivery)),
-            "response_status": delivery.response_status,
-            "outcome": _shown(delivery.outcome),
-            # The mapping rules (SPEC 12) whose actions sent it; None: the built-in mapping.
-            "rule": (delivery.outcome or {}).get("rules") or None,
-            "reason": reason,
-            "attempts": delivery.attempts,
-            "held_by": _held_by(delivery),
-            "retry_seconds": round(delivery.retry_seconds, 3),
-            "history": [
-                {
-                    **entry,
-                    "at": iso(entry.get("at")),
-                    "next_attempt_at": iso(entry.get("next_attempt_at")),
-                }
-                for entry in delivery.history
-            ],
-            "revision": delivery.revision,
-            "next_attempt_at": iso(delivery.next_attempt_at)
-            if delivery.status == "pending"
-            else None,
-            "queued_at": iso(delivery.queued_at),
-            "created_at": iso(delivery.created_at),
-            "updated_at": iso(delivery.updated_at),
-        }
-
-
-def _held_by(delivery: Delivery) -> dict[str, Any] | None:
-    """What a pending delivery waits behind (SPEC 4.1), or None."""
-    if delivery.status != "pending" or delivery.held_by is None:
-        return None
-    return {"delivery_id": delivery.held_by, "message_id": delivery.held_by_message_id}
-
-
-MAX_SHOWN_DEPTH = 64
-
 
 def _failed_check(message: str) -> dict[str, Any]:
     return {"ok": False, "checks": [{"name": "connection", "ok": False, "message": message}]}
-
-
-def _shown(value: Any) -> Any:
-    """Stored data as a response may show it: anything that could not be rendered (data
-    stored before the ingestion depth limit, say) is replaced by a note, never a 500."""
-    if depth_of(value, MAX_SHOWN_DEPTH) > MAX_SHOWN_DEPTH:
-        return {"unrenderable": f"nested more than {MAX_SHOWN_DEPTH} levels deep"}
-    try:
-        json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
-    except (ValueError, TypeError, RecursionError, UnicodeError) as error:
-        return {"unrenderable": f"cannot be shown as JSON ({type(error).__name__})"}
-    return value
 
 
 def _scrubbed(value: list[Any], secrets_: frozenset[str]) -> list[Any]:
