@@ -195,6 +195,25 @@ async def test_a_bad_signature_is_counted_as_a_refused_request(host: HostClient)
     assert value(samples, refused, source="events_api", code="invalid_signature") == 1
 
 
+async def test_requests_the_guard_refuses_unread_are_counted_too(host: HostClient) -> None:
+    """A stale signature and a body declared over the limit are refused before the body
+    is read (by the ASGI guard, not the route): /metrics counts them all the same."""
+    refused = "signal_host_ingest_requests_refused_total"
+    stale = str(int(host.clock.now() * 1000) - 3_600_000)
+    headers = {"X-Timestamp": stale, "X-Signature": "sha256=" + "0" * 64}
+    response = await host.http.post("/v1/events", content=b"[]", headers=headers)
+    assert response.status_code == 401
+    code = response.json()["error"]["code"]
+    fresh = str(int(host.clock.now() * 1000))
+    too_long = {"X-Timestamp": fresh, "X-Signature": "sha256=" + "0" * 64,
+                "Content-Length": str(6 * 1024 * 1024)}  # fmt: skip
+    response = await host.http.post("/v1/events", content=b"[]", headers=too_long)
+    assert response.status_code == 413
+    _, samples = await scrape(host)
+    assert value(samples, refused, source="events_api", code=code) == 1
+    assert value(samples, refused, source="events_api", code="payload_too_large") == 1
+
+
 def test_the_metrics_route_is_in_the_openapi_document() -> None:
     app = create_app(admin_token=ADMIN_TOKEN, signing_secret=SIGNING_SECRET, run_worker=False)
     try:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .auth import SignatureError, bearer_matches, verify_signature
 from .errors import ApiError
+from .guard import EVENTS_SOURCE
 from .guard import MAX_EVENTS_BODY_BYTES as MAX_BODY_BYTES
 from .intake import parse_json
 from .service import Host
@@ -19,7 +20,6 @@ from .service import Host
 SAMPLE_TYPES = Literal["identify", "track", "page", "screen", "group", "alias"]
 DeliveryStatus = Literal["pending", "delivered", "filtered", "dead_lettered"]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-EVENTS_SOURCE = "events_api"  # the `source` label of POST /v1/events in /metrics
 
 _bearer = HTTPBearer(auto_error=False, description="the admin token (SIGNAL_ADMIN_TOKEN)")
 

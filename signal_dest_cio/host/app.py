@@ -138,6 +138,7 @@ def create_app(
         RequestGuard,
         admin_token=lambda: str(app.state.admin_token),
         now_ms=lambda: int(worker.clock.now() * 1000),
+        on_refused=lambda source, code: app.state.ingest_counters.refused_early(source, code),
     )
     app.include_router(admin)
     app.include_router(ingest)

@@ -43,6 +43,11 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"a request body is at most {limit} bytes")
 
 
+# The `source` label of ingestion in /metrics: `POST /v1/events`, reporting webhooks.
+EVENTS_SOURCE = "events_api"
+WEBHOOK_SOURCE = "reporting_webhook"
+
+
 class RequestGuard:
     def __init__(
         self,
@@ -50,10 +55,15 @@ class RequestGuard:
         *,
         admin_token: Callable[[], str],
         now_ms: Callable[[], int],
+        on_refused: Callable[[str, str], None] = lambda source, code: None,
     ) -> None:
         self.app = app
         self.admin_token = admin_token
         self.now_ms = now_ms
+        # Told (source, code) of each ingestion request refused here, before its body
+        # is read (a stale or missing signature, a declared body over the limit): the
+        # routes count the ones refused once read, /metrics shows both.
+        self.on_refused = on_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,6 +72,7 @@ class RequestGuard:
         headers = Headers(scope=scope)
         path: str = scope["path"]
         limit = MAX_OTHER_BODY_BYTES
+        source: str | None = None  # an ingestion route's /metrics label
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
             if not bearer_matches(headers.get("authorization"), self.admin_token()):
                 await _refuse(
@@ -80,9 +91,10 @@ class RequestGuard:
                     headers.get("x-timestamp"), headers.get("x-signature"), self.now_ms()
                 )
             except SignatureError as error:
+                self.on_refused(EVENTS_SOURCE, error.code)
                 await _refuse(scope, receive, send, 401, error.code, error.message)
                 return
-            limit = MAX_EVENTS_BODY_BYTES
+            limit, source = MAX_EVENTS_BODY_BYTES, EVENTS_SOURCE
         elif path.startswith(SOURCES_PREFIX) and scope["method"] == "POST":
             try:  # a reporting webhook: its signature headers, before its body
                 check_headers(
@@ -91,11 +103,14 @@ class RequestGuard:
                     self.now_ms() / 1000,
                 )
             except WebhookRefused as refused:
+                self.on_refused(WEBHOOK_SOURCE, refused.code)
                 await _refuse(scope, receive, send, 401, refused.code, refused.message)
                 return
-            limit = MAX_SOURCE_BODY_BYTES
+            limit, source = MAX_SOURCE_BODY_BYTES, WEBHOOK_SOURCE
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
+            if source is not None:
+                self.on_refused(source, "payload_too_large")
             await _refuse(
                 scope,
                 receive,

@@ -71,7 +71,8 @@ class IngestCounters:
         )
         self.refused = Counter(
             "signal_host_ingest_requests_refused",
-            "Requests refused whole once read (a bad signature, unusable JSON), by code.",
+            "Requests refused whole (a bad or stale signature, a body over the limit, "
+            "unusable JSON), by code; before or after the body was read.",
             ["source", "code"],
             registry=registry,
         )
@@ -85,6 +86,10 @@ class IngestCounters:
 
     def one(self, source: str, *, duplicate: bool) -> None:
         (self.duplicated if duplicate else self.ingested).labels(source).inc()
+
+    def refused_early(self, source: str, code: str) -> None:
+        """A request the guard refused before reading its body."""
+        self.refused.labels(source, code).inc()
 
     def refusal(self, source: str, error: ApiError) -> None:
         """A refused request: its events when it named them, else the request."""

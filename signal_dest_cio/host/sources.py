@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 
 from ..webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRefused, to_track_event, verify
 from .errors import ApiError, not_found
+from .guard import WEBHOOK_SOURCE
 from .service import Host
 
 SOURCE_KEY = "customer_io"
@@ -68,7 +69,7 @@ async def reporting_webhook(integration_id: str, request: Request) -> dict[str, 
         exclude=excluded | {integration.id},
     )
     host.worker.wake()
-    request.app.state.ingest_counters.one("reporting_webhook", duplicate=accepted.duplicate)
+    request.app.state.ingest_counters.one(WEBHOOK_SOURCE, duplicate=accepted.duplicate)
     return {"ok": True, "message_id": event["messageId"], "duplicate": accepted.duplicate}
 
 
