@@ -26,6 +26,7 @@ from . import (
     curve,
     delivery,
     host_e2e,
+    host_memory,
     ingest,
     mapping_cost,
     mapping_rules,
@@ -45,13 +46,15 @@ def _settings(quick: bool, memory_events: int | None) -> dict[str, Any]:
                 "memory_events": memory_events or 2_000, "curve_budget": 0.1, "curve_rounds": 1,
                 "curve_events": 200, "ordering_budget": 0.2, "ordering_rounds": 1,
                 "ordering_chunk": 100, "ingest_backlog": 5_000, "ingest_probes": 20,
-                "ingest_rounds": 1, "e2e_events": 2_000, "e2e_rounds": 1}  # fmt: skip
+                "ingest_rounds": 1, "e2e_events": 2_000, "e2e_rounds": 1,
+                "host_backlog": 2_000}  # fmt: skip
     return {"mapping_events": 5_000, "mapping_rounds": 9, "delivery_events": 20_000,
             "budget": 2.0, "rounds": 3, "backlog": 20_000, "capacity_s": 2.0,
             "memory_events": memory_events or 1_000_000, "curve_budget": 1.0, "curve_rounds": 2,
             "curve_events": 3_000, "ordering_budget": 2.0, "ordering_rounds": 3,
             "ordering_chunk": 1_000, "ingest_backlog": 30_000, "ingest_probes": 150,
-            "ingest_rounds": 3, "e2e_events": 20_000, "e2e_rounds": 3}  # fmt: skip
+            "ingest_rounds": 3, "e2e_events": 20_000, "e2e_rounds": 3,
+            "host_backlog": 100_000}  # fmt: skip
 
 
 def say(text: str) -> None:
@@ -131,6 +134,8 @@ def run(
         results["host_e2e"] = host_e2e.measure(
             server, 30, settings["e2e_events"], settings["e2e_rounds"]
         )
+        say("9. the host's memory while it drains a backlog")
+        results["host_memory"] = host_memory.measure(server, settings["host_backlog"], seed)
     curve.plot(results["curve"], str(out / "results.png"))
     results["targets"] = report.targets(results)
     return results

@@ -180,6 +180,24 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     rows += _ordering_rows(results)
     rows += _ingest_rows(results)
     rows += _e2e_rows(results)
+    rows += _host_memory_rows(results)
+    return rows
+
+
+def _host_memory_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    memory = results.get("host_memory")
+    if not memory:
+        return []
+    rows = [("9. host memory, draining a backlog", "serve-like host, SQLite, 0 ms server")]
+    for size in ("small", "large"):
+        run = memory[size]
+        rows.append(
+            (f"   {run['events']} events stored first",
+             f"worker peak RSS {run['worker_peak_rss_mb']} MB (median "
+             f"{run['worker_median_rss_mb']})  serving +{run['serving_growth_mb']} MB  "
+             f"{run['events_per_s']} ev/s")
+        )  # fmt: skip
+    rows.append(("   worker peak, large / small", f"{memory['worker_large_over_small']}x"))
     return rows
 
 

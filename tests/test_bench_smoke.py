@@ -110,6 +110,14 @@ def test_quick_bench_writes_every_section_with_positive_ratios() -> None:
     assert abs(e2e["host_over_destination"] - ratio) < 0.01
     assert 0 < e2e["ingest_p50_ms"] <= e2e["ingest_p99_ms"]
 
+    host_memory = results["host_memory"]
+    assert host_memory["large"]["events"] == 10 * host_memory["small"]["events"]
+    for run in (host_memory["small"], host_memory["large"]):
+        assert run["worker_peak_rss_mb"] > 10  # a Python process with the host loaded
+        assert _positive(run["events_per_s"]) and run["serving_growth_mb"] >= 0
+    peaks = host_memory["large"]["worker_peak_rss_mb"] / host_memory["small"]["worker_peak_rss_mb"]
+    assert abs(host_memory["worker_large_over_small"] - peaks) < 0.01
+
     assert {check["target"] for check in results["targets"]} >= {
         "mapping cost v2 / JSON floor",
         "30 ms: d (v2) / a (official)",
