@@ -133,6 +133,10 @@ class Batcher:
             await self._post([second])
         whole.outcomes = first.outcomes + (second.outcomes or [None] * len(second.items))
 
-    def cancel(self) -> None:
+    def close(self) -> None:
+        """The call is over: any request still out is cancelled, and the batcher lets go of
+        its call (the two refer to each other; left so, a call's events, operations and
+        outcomes would wait for the cyclic collector, which `deliver()` holds off)."""
         for task in self.tasks:
             task.cancel()
+        del self.delivery

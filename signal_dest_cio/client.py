@@ -203,7 +203,7 @@ class _Delivery:
             while self.batcher.tasks:
                 await asyncio.gather(*list(self.batcher.tasks))
         finally:
-            self.batcher.cancel()
+            self.batcher.close()
         for indexes, lane_steps, submission in simple:
             stopped_by = self._record(lane_steps, submission.outcomes)
             if stopped_by is not None:

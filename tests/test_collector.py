@@ -91,3 +91,30 @@ def test_deliver_maps_a_batch_without_collecting_over_and_over() -> None:
     finally:
         client.collector_paused, destination.collector_paused = saved
     assert len(collections) > 4 * paused, (paused, len(collections))
+
+
+def test_a_delivery_leaves_no_cycles_for_the_collector() -> None:
+    """Everything a deliver() call made is freed by reference counting when it returns:
+    with the collector held off during calls, garbage in cycles would pile up (a call's
+    events, operations and outcomes, ~45 MB over 100,000 events, before this held)."""
+    config = {"site_id": "s", "tracking_api_key": "k", "api_key": "a", "region": "us",
+              "api": "v2"}  # fmt: skip
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+
+    async def deliver() -> None:
+        async with CustomerIoDestination(config, transport=transport) as destination:
+            await destination.deliver(_events(50))  # connections, caches: made once
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                outcomes = await destination.deliver(_events(500))
+                assert {outcome.kind for outcome in outcomes} == {"delivered"}
+                del outcomes
+                gc.collect()
+                left = [type(found).__name__ for found in gc.garbage]
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+        assert left == []
+
+    asyncio.run(deliver())

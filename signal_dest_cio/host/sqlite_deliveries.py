@@ -25,10 +25,11 @@ from .store_common import (
 )
 
 # Rows per transaction when a round's deliveries are saved. Each commit is an fsync
-# (synchronous=FULL): a round of 1,000 saved 100 at a time spent 8-45 ms more than in
-# one transaction, which holds the write lock ~30 ms; 250 rows hold it ~8 ms (how long
-# ingestion may wait) and a round is written in 4 commits, not 10.
-SAVE_SLICE = 250
+# (synchronous=FULL): a round of 1,000 saved 100 at a time spends 8-45 ms more than in
+# one transaction, but that would hold the write lock ~30 ms, and every request ingested
+# meanwhile waits for it. 250 rows (~8 ms each) raised ingestion's p99 at worker batch
+# 1,000 from 39 to 61 ms in the benchmark (section 7); 100 rows keep it flat.
+SAVE_SLICE = 100
 
 
 class SqliteDeliveries:
