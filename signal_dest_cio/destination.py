@@ -177,15 +177,11 @@ class CustomerIoDestination:
         return partial(map_event, config=config)
 
     def _map(self, event: Any, explanation: Explanation | None = None) -> Mapped | Refused:
-        if explanation is None:
+        """The event's mapping; with `explanation`, the rules' trace is noted in it."""
+        rules = None if explanation is None else self.config.compiled_mappings
+        if rules is None:
             return self._mapper(event)
-        config = self.config
-        if config.pipelines:
-            return map_pipelines(event, config)
-        rules = config.compiled_mappings
-        if rules is not None:
-            return map_with_rules(event, config, rules, explanation)
-        return map_event(event, config)
+        return map_with_rules(event, self.config, rules, explanation)
 
     def preview(self, event: Any, api: Literal["v1", "v2"] | None = None) -> Preview:
         """The requests an event becomes, one per operation, as single calls: the v1

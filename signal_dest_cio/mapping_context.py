@@ -46,15 +46,7 @@ class MappingContext:
     """What one mapping call knows: the event, its time, its dedup id and its warnings."""
 
     def __init__(self, event: Event, config: CustomerIoConfig) -> None:
-        self.event = event
-        self.config = config
-        self.warnings: list[str] = []
-        time_ms, invalid = event_time_ms(
-            event.timestamp, event.original_timestamp, event.received_at
-        )
-        if invalid:
-            self.warnings.append("timestamp_invalid")
-        self.seconds = None if time_ms is None else time_ms // 1000
+        time_ms = self._begin(event, config)
         self.event_id = dedup_id(event.message_id, time_ms)
         # A group's traits are the object's: its `traits.email` is never the person.
         traits = {} if event.type == "group" else event.traits
@@ -68,6 +60,20 @@ class MappingContext:
             # The person is known; an unusable anonymous id only costs the merge.
             self.warnings.append(f"anonymous_id_dropped:{problem.reason}")
             self.anonymous_id = None
+
+    def _begin(self, event: Event, config: CustomerIoConfig) -> int | None:
+        """The event, the config, no warnings yet, the event's time in seconds; its time in
+        milliseconds returned (what dedup ids are made of)."""
+        self.event = event
+        self.config = config
+        self.warnings: list[str] = []
+        time_ms, invalid = event_time_ms(
+            event.timestamp, event.original_timestamp, event.received_at
+        )
+        if invalid:
+            self.warnings.append("timestamp_invalid")
+        self.seconds = None if time_ms is None else time_ms // 1000
+        return time_ms
 
     def require_person(self) -> Person:
         if self.person is None:

@@ -147,7 +147,9 @@ def _typed(
 ) -> dict[str, Any]:
     """`values` with every typed key of another type left out (or, createdAt, written as
     ISO-8601 text); the same dict when nothing needs that."""
-    unfit = [key for key, kind in types.items() if key in values and not _is(values[key], kind)]
+    unfit = [
+        key for key, kind in types.items() if key in values and not isinstance(values[key], kind)
+    ]
     if not unfit:
         return values
     fitted = dict(values)
@@ -160,10 +162,6 @@ def _typed(
             if warning not in warnings:  # (the Track mapper's own check may have said it)
                 warnings.append(warning)
     return fitted
-
-
-def _is(value: Any, kind: type) -> bool:
-    return isinstance(value, kind) and (kind is not str or not isinstance(value, bool))
 
 
 def _iso(seconds: float) -> str:

@@ -20,7 +20,6 @@ from ..identity import Person
 from ..mapping_context import MappingContext, Refusal
 from ..objects import check_item_sizes
 from ..operations import Operation
-from ..timestamps import event_time_ms
 from .casts import FieldError
 from .directives import DirectiveError, Notes, Resolver, compile_value
 from .fields import ACTION_FIELDS, FieldDef
@@ -48,16 +47,7 @@ class RuleContext(MappingContext):
     no person resolved up front (each action names its own)."""
 
     def __init__(self, event: Event, config: CustomerIoConfig) -> None:
-        self.event = event
-        self.config = config
-        self.warnings: list[str] = []
-        time_ms, invalid = event_time_ms(
-            event.timestamp, event.original_timestamp, event.received_at
-        )
-        if invalid:
-            self.warnings.append("timestamp_invalid")
-        self.time_ms = time_ms
-        self.seconds = None if time_ms is None else time_ms // 1000
+        self.time_ms = self._begin(event, config)
         self.person = None
         self.anonymous_id = event.anonymous_id
 

@@ -193,13 +193,19 @@ def _field_getter(name: str) -> Getter:
     def get(root: Any) -> Any:
         if type(root) is dict:
             return root.get(name, MISSING)
-        value = root.__dict__.get(attribute, MISSING)
-        if value is MISSING:
-            extra = root.__pydantic_extra__
-            return extra.get(name, MISSING) if extra else MISSING
-        return MISSING if value is None else value
+        return _model_value(root, attribute, name)
 
     return get
+
+
+def _model_value(model: Any, attribute: str, name: str) -> Any:
+    """A parsed event's (or context's) field, else its extra key `name`; None and absent
+    are MISSING, as the event view leaves them out."""
+    value = model.__dict__.get(attribute, MISSING)
+    if value is MISSING:
+        extra = model.__pydantic_extra__
+        return extra.get(name, MISSING) if extra else MISSING
+    return MISSING if value is None else value
 
 
 _ATTRIBUTES = {camel: snake for snake, camel in _TOP_FIELDS.items()}
@@ -214,27 +220,11 @@ def _top_getter(name: str) -> Getter:
     if name == "type":  # every event has one
         return lambda event: event.type
     attribute = _ATTRIBUTES.get(name, name)
-
-    def get(event: Any) -> Any:
-        value = event.__dict__.get(attribute, MISSING)
-        if value is MISSING:
-            extra = event.__pydantic_extra__
-            return extra.get(name, MISSING) if extra else MISSING
-        return MISSING if value is None else value
-
-    return get
+    return lambda event: _model_value(event, attribute, name)
 
 
 def _context_getter(name: str) -> Getter:
-    def get(event: Any) -> Any:
-        context = event.context
-        value = context.__dict__.get(name, MISSING)
-        if value is MISSING:
-            extra = context.__pydantic_extra__
-            return extra.get(name, MISSING) if extra else MISSING
-        return MISSING if value is None else value
-
-    return get
+    return lambda event: _model_value(event.context, name, name)
 
 
 def _context_view(context: Any) -> dict[str, Any]:
@@ -251,8 +241,7 @@ def event_view(event: Event) -> dict[str, Any]:
         if value is None:
             continue
         if name == "context":
-            context = {**value.__dict__, **(value.__pydantic_extra__ or {})}
-            view["context"] = {k: v for k, v in context.items() if v is not None}
+            view["context"] = _context_view(value)
         else:
             view[_TOP_FIELDS.get(name, name)] = value
     return view
