@@ -21,16 +21,10 @@ from typing import Any
 
 from .ingest import make_template, served_host
 from .local import LocalServer
+from .memory import status_kb
 
 DEADLINE_SECONDS = 900
 SAMPLE_SECONDS = 0.1
-
-
-def _status_kb(pid: int | str, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/{pid}/status has no {field}")
 
 
 def drain(server: LocalServer, backlog: int, seed: int) -> dict[str, Any]:
@@ -40,7 +34,7 @@ def drain(server: LocalServer, backlog: int, seed: int) -> dict[str, Any]:
         db = Path(folder, "host.db")
         shutil.copyfile(template.path, db)
         with served_host(str(db), 1000, template.secret_key) as (_, host):
-            serving_base = _status_kb("self", "VmRSS")
+            serving_base = status_kb("VmRSS")
             host.worker.start()
             child = host.worker.child
             pid = child.pid if child is not None else None
@@ -51,7 +45,7 @@ def drain(server: LocalServer, backlog: int, seed: int) -> dict[str, Any]:
 
             def sample() -> None:  # the worker's RSS, every SAMPLE_SECONDS
                 while not stop.wait(SAMPLE_SECONDS):
-                    worker_samples.append(_status_kb(pid, "VmRSS"))
+                    worker_samples.append(status_kb("VmRSS", pid))
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
@@ -59,10 +53,10 @@ def drain(server: LocalServer, backlog: int, seed: int) -> dict[str, Any]:
             while host.store.counts(template.integration_id)["delivered"] < backlog:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the host did not drain its backlog in time")
-                serving_peak = max(serving_peak, _status_kb("self", "VmRSS"))
+                serving_peak = max(serving_peak, status_kb("VmRSS"))
                 time.sleep(0.05)
             seconds = time.perf_counter() - start
-            worker_peak = _status_kb(pid, "VmHWM")
+            worker_peak = status_kb("VmHWM", pid)
             stop.set()
             sampler.join()
     return {

@@ -26,17 +26,17 @@ from .common import REPO, destination_config
 CHUNK = 1000
 
 
-def _status_kb(field: str) -> int:
-    """A figure from /proc/self/status: VmRSS (now) or VmHWM (peak of this program).
+def status_kb(field: str, pid: int | str = "self") -> int:
+    """A figure from /proc/<pid>/status: VmRSS (now) or VmHWM (peak of that program).
 
     Not `ru_maxrss`: on Linux a child inherits its parent's peak across fork and
     exec, so it would report the benchmark's own size, not its own.
     """
-    with open("/proc/self/status") as status:
+    with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
 
 
 async def _stream(path: Path, url: str, count: int) -> dict[str, Any]:
@@ -55,13 +55,13 @@ async def _stream(path: Path, url: str, count: int) -> dict[str, Any]:
                 delivered += sum(outcome.kind == "delivered" for outcome in outcomes)
                 sent += len(chunk)
                 if not first_chunk_rss:
-                    first_chunk_rss = _status_kb("VmRSS")
+                    first_chunk_rss = status_kb("VmRSS")
     return {
         "events": sent,
         "delivered": delivered,
         "seconds": round(time.perf_counter() - start, 1),
         "rss_after_first_chunk_mb": round(first_chunk_rss / 1024, 1),
-        "peak_rss_mb": round(_status_kb("VmHWM") / 1024, 1),
+        "peak_rss_mb": round(status_kb("VmHWM") / 1024, 1),
     }
 
 
