@@ -32,12 +32,17 @@ def scrub(text: str, secrets: set[str] | frozenset[str] | None = None) -> str:
     """`text` with every known (or given) secret value replaced by `[redacted]`."""
     if not text:
         return text
-    # Longest first, so a secret that contains another is replaced whole.
-    ordered = (
-        _longest_first(secrets)
-        if isinstance(secrets, frozenset)
-        else sorted(_known_secrets if secrets is None else secrets, key=len, reverse=True)
-    )
+    return _scrubbed(text, _ordered(secrets))
+
+
+def _ordered(secrets: set[str] | frozenset[str] | None) -> tuple[str, ...]:
+    """The secrets to scrub, longest first, so one that contains another is replaced whole."""
+    if isinstance(secrets, frozenset):
+        return _longest_first(secrets)
+    return tuple(sorted(_known_secrets if secrets is None else secrets, key=len, reverse=True))
+
+
+def _scrubbed(text: str, ordered: tuple[str, ...]) -> str:
     for secret in ordered:
         if secret in text:
             text = text.replace(secret, REDACTED)
@@ -50,6 +55,27 @@ def _longest_first(secrets: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(secrets, key=len, reverse=True))
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether a key names a secret; a host asks for the same few keys of every outcome."""
+    return _SECRET_KEYS.search(key) is not None
+
+
+def _basic_masked(match: re.Match[str]) -> str:
+    return f"{match.group(1)} {REDACTED}"
+
+
+def _credentials_masked(text: str) -> str:
+    """`text` with Basic/Bearer credentials masked. ASCII text without either word (nearly
+    all) is known clean from two substring tests, ~5x cheaper than the pattern's scan;
+    other text meets the pattern, whose case-insensitive match goes beyond ASCII."""
+    if text.isascii():
+        lowered = text.lower()
+        if "basic" not in lowered and "bearer" not in lowered:
+            return text
+    return _BASIC.sub(_basic_masked, text)
+
+
 def redact(value: Any) -> Any:
     """`value` with secret-named keys, known secrets and Basic/Bearer credentials masked."""
     return redact_with(value, None)
@@ -57,27 +83,41 @@ def redact(value: Any) -> Any:
 
 def redact_with(value: Any, secrets: set[str] | frozenset[str] | None) -> Any:
     """`redact`, scrubbing the given secret values (None: every registered one)."""
+    return _redacted(value, _ordered(secrets))
+
+
+# Values returned as they are, looked up by exact type before any isinstance (a subclass
+# takes the longer way and meets the same rule there).
+_PLAIN_TYPES = frozenset({int, float, bool, type(None)})
+
+
+def _redacted(value: Any, ordered: tuple[str, ...]) -> Any:
     if isinstance(value, str):
-        return _BASIC.sub(lambda m: f"{m.group(1)} {REDACTED}", scrub(value, secrets))
+        return _credentials_masked(_scrubbed(value, ordered)) if value else value
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, dict):
+        plain = _PLAIN_TYPES
         return {
-            key: REDACTED if _SECRET_KEYS.search(str(key)) else redact_with(item, secrets)
+            key: REDACTED
+            if _secret_key(key if isinstance(key, str) else str(key))
+            else item
+            if type(item) in plain
+            else _redacted(item, ordered)
             for key, item in value.items()
         }
     if isinstance(value, tuple):
         # A plain tuple, even for a namedtuple (its constructor takes fields, not one iterable).
-        return tuple(redact_with(item, secrets) for item in value)
+        return tuple(_redacted(item, ordered) for item in value)
     if isinstance(value, (list, set, frozenset)):
-        return [redact_with(item, secrets) for item in value]
+        return [_redacted(item, ordered) for item in value]
     # Anything else reaches the renderer through str()/repr(); redact that text
     # if it carries a secret, and otherwise leave the object for later processors.
     try:
         text = str(value)
     except Exception:
         return value
-    cleaned = redact_with(text, secrets)
+    cleaned = _redacted(text, ordered)
     return value if cleaned == text else cleaned
 
 

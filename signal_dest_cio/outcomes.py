@@ -49,6 +49,23 @@ class Outcome(BaseModel):
             data.pop("rules", None)
         return data
 
+    def as_json(self) -> dict[str, Any]:
+        """`model_dump(mode="json")`, built by hand: a host turns every event's outcome into
+        a dict to store it, and pydantic's serializer (with the wrap above) cost ~12 us."""
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "code": self.code,
+            "message": self.message,
+            "status": self.status,
+            "field": self.field,
+            "retry_after": self.retry_after,
+            "message_id": self.message_id,
+            "warnings": list(self.warnings),
+        }
+        if self.rules:
+            data["rules"] = list(self.rules)
+        return data
+
     @classmethod
     def from_refused(cls, refused: Refused) -> Outcome:
         return cls(

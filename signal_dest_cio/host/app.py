@@ -16,7 +16,7 @@ from .app_actions import app_actions
 from .auth import new_token
 from .backoff import Clock, RetryPolicy
 from .discovery import discover_destinations, secret_fields
-from .errors import install_error_handlers
+from .error_handlers import install_error_handlers
 from .guard import RequestGuard
 from .leasing import DEFAULT_LEASE_SECONDS
 from .live import router as live_router

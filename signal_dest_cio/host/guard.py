@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRefused, check_headers
 from .auth import SignatureError, bearer_matches, check_timestamp
-from .errors import error_response
+from .error_handlers import error_response
 
 MAX_EVENTS_BODY_BYTES = 5 * 1024 * 1024
 MAX_ADMIN_BODY_BYTES = 1024 * 1024
