@@ -18,16 +18,18 @@ _PAIRS = [first + second for first in _CROCKFORD for second in _CROCKFORD]
 
 
 def _ulid(time_ms: int, randomness: bytes) -> str:
-    t = min(max(time_ms, 0), _MAX_TIME_MS)
+    # The clamp only when needed: `min(max(...))` cost a sixth of the whole function.
+    t = time_ms if 0 <= time_ms <= _MAX_TIME_MS else min(max(time_ms, 0), _MAX_TIME_MS)
     r = int.from_bytes(randomness[:10], "big")
     p = _PAIRS
     # 48 time bits in 10 characters (two zero bits on top), then 80 random bits in 16,
-    # written out: a loop or one 128-bit integer costs a third more.
-    return (
-        p[t >> 40] + p[t >> 30 & 1023] + p[t >> 20 & 1023] + p[t >> 10 & 1023] + p[t & 1023]
-        + p[r >> 70] + p[r >> 60 & 1023] + p[r >> 50 & 1023] + p[r >> 40 & 1023]
-        + p[r >> 30 & 1023] + p[r >> 20 & 1023] + p[r >> 10 & 1023] + p[r & 1023]
-    )  # fmt: skip
+    # written out and joined once: a loop, one 128-bit integer or `+` between the
+    # pieces each cost a fifth or more.
+    return "".join((
+        p[t >> 40], p[t >> 30 & 1023], p[t >> 20 & 1023], p[t >> 10 & 1023], p[t & 1023],
+        p[r >> 70], p[r >> 60 & 1023], p[r >> 50 & 1023], p[r >> 40 & 1023],
+        p[r >> 30 & 1023], p[r >> 20 & 1023], p[r >> 10 & 1023], p[r & 1023],
+    ))  # fmt: skip
 
 
 def is_ulid(value: str) -> bool:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import re
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_EPOCH = datetime(1970, 1, 1)
+_MILLISECOND = timedelta(milliseconds=1)
 # Epoch numbers above this are milliseconds (1e11 s is the year 5138).
 _MILLISECONDS_ABOVE = 1e11
 # ULID time is 48 bits of milliseconds; no time we accept lies beyond it.
@@ -80,9 +82,7 @@ def _parse_js_ms(text: str) -> int | None:
         moment = datetime.fromisoformat(text[:23])  # ASCII digits only, ranges checked
     except ValueError:
         return None
-    days = moment.toordinal() - _EPOCH_ORDINAL
-    seconds = ((days * 24 + moment.hour) * 60 + moment.minute) * 60 + moment.second
-    return seconds * 1000 + moment.microsecond // 1000
+    return (moment - _EPOCH) // _MILLISECOND  # exact: timedelta arithmetic is integral
 
 
 @lru_cache(maxsize=1024)  # the times in a batch of events fall on a few days
@@ -107,6 +107,13 @@ def to_epoch_ms(value: Any) -> int | None:
     a basic-format date (SPEC 3.1, Time).
     """
     if isinstance(value, str):  # the usual case first: every event's time comes through here
+        if len(value) == 24 and value[23] == "Z":  # most event times: toISOString()'s form
+            # Read as it stands: it cannot start with whitespace (that is no year) and
+            # ends in `Z`, so stripping would not change it, and a year of four digits
+            # keeps it within MAX_EPOCH_MS.
+            ms = _parse_js_ms(value)
+            if ms is not None:
+                return ms
         text = value.strip()
         ms = _parse_iso_ms(text)
         if ms is None and _EPOCH_TEXT.fullmatch(text) and not _BASIC_DATE.fullmatch(text):
