@@ -25,6 +25,7 @@ _OBJECT_ACTIONS = frozenset({"object_identify", "object_identify_anonymous", "ob
 # What has no v2 item: it is a v1 request in both modes.
 _V1_ONLY_ACTIONS = frozenset({"report_metric", "send_email"})
 SEND_EMAIL_PATH = "/v1/send/email"
+_ACTIVITIES = frozenset({"event", "page", "screen"})
 _METRIC_FIELDS = ("delivery_id", "metric")
 
 
@@ -210,15 +211,15 @@ def render_v2(op: Operation) -> JsonObject:
             item["cio_relationships"] = [_relationship(_object_identifiers(op), op)]
     elif action == "delete_relationships":
         item["cio_relationships"] = [_relationship(_object_identifiers(op), op)]
-    elif action in ("event", "page", "screen"):
-        item.update(
-            _without_none(
-                ("id", op.event_id),
-                ("name", op.name),
-                ("timestamp", op.timestamp),
-                ("attributes", op.attributes),
-            )
-        )
+    elif action in _ACTIVITIES:  # most items: the fields set by hand, not through pairs
+        if op.event_id is not None:
+            item["id"] = op.event_id
+        if op.name is not None:
+            item["name"] = op.name
+        if op.timestamp is not None:
+            item["timestamp"] = op.timestamp
+        if op.attributes is not None:
+            item["attributes"] = op.attributes
     elif action == "add_device":
         assert op.device is not None
         item["device"] = _device_body(op.device, "token")
@@ -241,24 +242,30 @@ def encode_body(body: JsonObject, op: Operation) -> bytes:
     (`attributes` in v2, `data` in v1), those bytes are spliced in between the
     encoded keys around it instead of being encoded a second time.
     """
-    if op.data_json is not None:
+    data = op.data_json
+    if data is not None:
+        attributes = op.attributes
         for key, encoded_key in _DATA_KEYS.items():
-            if body.get(key) is op.attributes:
-                return _dump_with(body, key, encoded_key + op.data_json)
-    return dump_json(body)
+            if key in body and body[key] is attributes:
+                return _dump_with(body, key, encoded_key, data)
+    return dumps(body)
 
 
 _DATA_KEYS = {"attributes": b'"attributes":', "data": b'"data":'}
 
 
-def _dump_with(body: JsonObject, key: str, pair: bytes) -> bytes:
+def _dump_with(body: JsonObject, key: str, encoded_key: bytes, data: bytes) -> bytes:
+    """`dumps(body)` with `data` as the encoding of `body[key]`, pieces joined once."""
+    if next(reversed(body)) == key:  # a v2 item ends with its data: one small dict to encode
+        rest = dict(body)
+        del rest[key]
+        head = dumps(rest)[:-1] + b"," if rest else b"{"
+        return b"".join((head, encoded_key, data, b"}"))
     keys = list(body)
     at = keys.index(key)
-    before, after = keys[:at], keys[at + 1 :]
-    # The v2 item ends with its data, so the common case encodes one small dict.
-    head = dump_json({name: body[name] for name in before})[:-1] + b"," if before else b"{"
-    tail = b"," + dump_json({name: body[name] for name in after})[1:] if after else b"}"
-    return head + pair + tail
+    head = dumps({name: body[name] for name in keys[:at]})[:-1] + b"," if at else b"{"
+    tail = b"," + dumps({name: body[name] for name in keys[at + 1 :]})[1:]
+    return b"".join((head, encoded_key, data, tail))
 
 
 def render_preview(op: Operation, api: str) -> Request:
