@@ -39,20 +39,20 @@ def _finite(text: str) -> float:
     return value
 
 
-# Only a number with a 3-digit exponent or 300 digits can overflow a float: bodies without
-# one (nearly all) are parsed without a Python call per float.
-_MAY_OVERFLOW = re.compile(rb"[eE][+-]?0*[1-9][0-9]{2}|[0-9]{300}")
 # Text that is not UTF-8 (a lone surrogate) can only come from a \uD800-\uDFFF escape.
 _SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
 
 
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, no number that overflows to infinity, not too deep."""
-    if not _MAY_OVERFLOW.search(body):
-        with contextlib.suppress(ValueError, RecursionError):
-            value, plain = loads(body)
-            if plain:  # orjson read it: finite numbers, no NaN, no lone surrogate
-                return value
+    """Strict JSON: no NaN/Infinity, no number that overflows to infinity, not too deep.
+
+    What orjson reads is strict already: it refuses NaN, Infinity and any literal that
+    overflows to infinity (`1e309`), so only the text it refuses (or leaves to `json`) is
+    read again by `json`, which says why."""
+    with contextlib.suppress(ValueError, RecursionError):
+        value, plain = loads(body)
+        if plain:  # orjson read it: finite numbers, no NaN, no lone surrogate
+            return value
     try:
         return json.loads(body, parse_constant=_reject_constant, parse_float=_finite)
     except RecursionError:
@@ -85,6 +85,33 @@ def may_hold_surrogates(body: bytes) -> bool:
     return _SURROGATE_ESCAPE.search(body) is not None
 
 
+# A body's brackets, with `{}` written as `[]` and its quotes kept; all else is dropped.
+_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b'"[]{}')
+
+
+def within_depth(body: bytes, limit: int = MAX_EVENT_DEPTH) -> bool:
+    """True only when the JSON text `body` (UTF-8) is at most `limit` objects/arrays deep,
+    so no event in it is deeper; False when it may be deeper, or is not UTF-8.
+
+    A byte scan, not a walk: drop each escaped backslash and escaped quote, then all but
+    the quotes and brackets, then the brackets inside strings (those with an odd count of
+    quotes before them). Each `replace` of `[]` then removes the innermost containers,
+    so the text empties within `limit` passes exactly when nothing is deeper."""
+    if b"\x00" in body:  # UTF-16 or UTF-32 (UTF-8 JSON holds no NUL): not scanned
+        return False
+    if b"\\" in body:  # only in strings; pairs taken from the left, as JSON reads them
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    text = body.translate(_BRACKETS, _NOT_BRACKETS).replace(b'""', b"")  # keeps parity
+    if b'"' in text:  # some string holds a bracket: keep what lies outside the strings
+        text = b"".join(text.split(b'"')[::2])
+    for _ in range(limit):
+        if not text:
+            return True
+        text = text.replace(b"[]", b"")
+    return not text
+
+
 def depth_of(value: Any, stop_after: int = MAX_EVENT_DEPTH) -> int:
     """How many objects/arrays deep `value` goes (stops counting past `stop_after`, so
     the recursion is never deeper than that)."""
@@ -106,15 +133,16 @@ def _depth(container: dict[str, Any] | list[Any], depth: int, stop_after: int) -
 
 
 def message_id(
-    item: Any, *, surrogates_possible: bool = True
+    item: Any, *, surrogates_possible: bool = True, too_deep_possible: bool = True
 ) -> tuple[str | None, dict[str, str] | None]:
     """The event's messageId (None: it has none), or the problem that refuses the event.
 
     `surrogates_possible=False` (`may_hold_surrogates` said no for the whole body)
-    skips encoding the event to prove its text is UTF-8."""
+    skips encoding the event to prove its text is UTF-8; `too_deep_possible=False`
+    (`within_depth` said yes for the whole body) skips counting its depth."""
     if not isinstance(item, dict):
         return None, {"code": "invalid_event", "message": "an event must be a JSON object"}
-    if depth_of(item) > MAX_EVENT_DEPTH:
+    if too_deep_possible and depth_of(item) > MAX_EVENT_DEPTH:
         return None, {
             "code": "too_deep",
             "message": f"the event is nested more than {MAX_EVENT_DEPTH} levels deep",

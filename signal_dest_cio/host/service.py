@@ -22,7 +22,7 @@ from .admin_ops import (
 )
 from .configs import overlay, storable, validate
 from .errors import ApiError, not_found
-from .intake import derived_message_id, event_list, may_hold_surrogates
+from .intake import derived_message_id, event_list, may_hold_surrogates, within_depth
 from .intake import message_id as message_id_of
 from .pool import DestinationPool, outcome_dict, plain, rule_trace
 from .records import Integration, Revision
@@ -284,11 +284,14 @@ class Host:
         """
         items = event_list(body)
         surrogates_possible = may_hold_surrogates(body)
+        too_deep_possible = not within_depth(body)  # a byte scan, not a walk per event
         received_at = iso(self.now())
         problems: list[dict[str, Any]] = []
         ready: list[tuple[str, Any]] = []
         for index, item in enumerate(items):
-            given, problem = message_id_of(item, surrogates_possible=surrogates_possible)
+            given, problem = message_id_of(
+                item, surrogates_possible=surrogates_possible, too_deep_possible=too_deep_possible
+            )
             if problem is not None:
                 problems.append({"index": index, **problem})
                 continue

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import IO, Any
 
+import orjson
+
 from ..jsoncodec import dumps as dumps_json
 from .dbfile import hold_lock, is_file_database, make_private
 from .disabled import disabled_columns
@@ -40,6 +42,23 @@ from .vault import Vault
 __all__ = ["SqliteStore", "StaleRevision", "Store"]
 
 ID_SLICE = 500  # ids per `IN (...)`: well under SQLite's 32,766 variables
+# What orjson would write its own way (a datetime, a dataclass, a subclass) goes to the
+# standard library's encoder instead, as it always did.
+_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+_PASSTHROUGH |= orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def _event_text(body: Any) -> str:
+    """The stored text of an event: JSON that reads back (`jsoncodec.loads`, the only
+    reader) as the same value. Nothing shows it byte for byte, so orjson's own form does;
+    only its `null` can hide a NaN or Infinity (`dumps_json` keeps those), and what orjson
+    refuses (a non-str key, an integer past 64 bits, a lone surrogate) is left to
+    `dumps_json`, which writes or refuses it as before."""
+    try:
+        encoded = orjson.dumps(body, option=_PASSTHROUGH)
+    except TypeError:  # orjson.JSONEncodeError
+        return dumps_json(body).decode()
+    return encoded.decode() if b"null" not in encoded else dumps_json(body).decode()
 
 
 class SqliteStore(SqliteDeliveries):
@@ -235,7 +254,7 @@ class SqliteStore(SqliteDeliveries):
             new: dict[str, str] = {}
             for message_id, body in batch:
                 if message_id not in known and message_id not in new:
-                    new[message_id] = dumps_json(body).decode()
+                    new[message_id] = _event_text(body)
             db.executemany(
                 "INSERT INTO events (namespace, message_id, body, received_at) VALUES (?, ?, ?, ?)",
                 [(namespace, message_id, text, now) for message_id, text in new.items()],
