@@ -98,8 +98,9 @@ class MappingContext:
             # in C. A date string shows in the JSON as a quote, four digits and `-`, so the
             # walk (and a second encoding) happens only when the encoding has one.
             if self.config.convert_timestamps and _MAY_HOLD_DATE(encoded):
-                values = convert_iso_dates(values)
-                encoded = dumps(values, allow_nan=False)
+                converted = convert_iso_dates(values)
+                if converted is not values:  # (none of those strings was a date: unchanged)
+                    values, encoded = converted, dumps(converted, allow_nan=False)
         except (ValueError, TypeError):  # NaN or Infinity (or, from Python, a set)
             raise Refusal(
                 "invalid_value",

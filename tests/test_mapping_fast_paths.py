@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -102,3 +104,54 @@ def test_a_body_with_its_data_spliced_in_is_the_body_encoded(
     body = dict(pairs)
     op = Operation("event", person=Person("u"), attributes=data, data_json=dumps(data))
     assert encode_body(body, op) == _compact(body)
+
+
+def reference_convert(value: Any) -> Any:
+    """`convert_iso_dates` as it was first written: every dict and list copied."""
+    if isinstance(value, dict):
+        return {key: reference_convert(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reference_convert(item) for item in value]
+    if isinstance(value, str):
+        seconds = timestamps.iso_to_unix_seconds(value)
+        return value if seconds is None else seconds
+    return value
+
+
+_DATES = st.sampled_from(
+    ["2024-01-02", "2024-01-02T03:04:05.678Z", "2024-01-02T03:04:05+01:00", "2024-02-30",
+     "2024-01-02T23:59:60Z", "٢٠٢٤-01-02", "2024-01-02x", "20240102", "2024-1-2", "SKU-123456",
+     "1999-12-31 23:59:59.999999999", "\ud800024-01-02"]
+) | st.datetimes().map(lambda moment: moment.isoformat())  # fmt: skip
+_KEYS = st.text(max_size=4) | st.integers() | st.none() | st.booleans() | st.floats()
+_WITH_DATES = st.recursive(
+    _JSON_SCALARS | st.floats() | _DATES | st.text(alphabet="0123456789-T:.Z", min_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_WITH_DATES)
+def test_converting_dates_copies_only_what_changes_and_gives_what_copying_all_gave(
+    value: Any,
+) -> None:
+    before = copy.deepcopy(value)
+    converted = timestamps.convert_iso_dates(value)
+    expected = reference_convert(value)
+    assert _same(converted, expected)
+    assert _same(value, before)  # the caller's values are never changed
+    if _same(expected, value):
+        assert converted is value  # nothing to convert: nothing copied
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equal, with NaN equal to NaN and the types of numbers told apart (1 is not 1.0)."""
+    if type(left) is not type(right) and not (isinstance(left, dict) and isinstance(right, dict)):
+        return False
+    if isinstance(left, dict):
+        return list(left) == list(right) and all(_same(left[k], right[k]) for k in left)
+    if isinstance(left, list):
+        return len(left) == len(right) and all(map(_same, left, right))
+    if isinstance(left, float) and math.isnan(left):
+        return math.isnan(right)
+    return bool(left == right)
