@@ -14,7 +14,7 @@ from typing import Any
 from .config import CustomerIoConfig
 from .dedup import dedup_id
 from .events import Event
-from .identity import Person, resolve_person
+from .identity import MAX_IDENTIFIER_BYTES, Person, resolve_person
 from .jsoncodec import dumps
 from .text import identifier_problem
 from .timestamps import convert_iso_dates, event_time_ms
@@ -42,6 +42,12 @@ def check_identifier(value: str, field: str) -> None:
         raise Refusal(problem.code, problem.message, field)
 
 
+def _may_be_unfit(value: str) -> bool:
+    """False when `identifier_problem` surely finds nothing: at most 37 characters (148
+    UTF-8 bytes) and no dot segment."""
+    return len(value) * 4 > MAX_IDENTIFIER_BYTES or value in (".", "..")
+
+
 class MappingContext:
     """What one mapping call knows: the event, its time, its dedup id and its warnings."""
 
@@ -51,10 +57,16 @@ class MappingContext:
         # A group's traits are the object's: its `traits.email` is never the person.
         traits = {} if event.type == "group" else event.traits
         self.person = resolve_person(event.user_id, traits, event.context.traits, event.properties)
-        if self.person is not None:
+        # The checks only for what could fail them (over 37 characters, or a dot
+        # segment): every event has a person or an anonymous id, nearly all short.
+        if self.person is not None and _may_be_unfit(self.person.value):
             check_identifier(self.person.value, "user_id" if event.user_id else "email")
         self.anonymous_id = event.anonymous_id
-        if self.anonymous_id and (problem := identifier_problem(self.anonymous_id, "anonymous_id")):
+        if (
+            self.anonymous_id
+            and _may_be_unfit(self.anonymous_id)
+            and (problem := identifier_problem(self.anonymous_id, "anonymous_id"))
+        ):
             if self.person is None:
                 raise Refusal(problem.code, problem.message, problem.field)
             # The person is known; an unusable anonymous id only costs the merge.
@@ -121,8 +133,14 @@ class MappingContext:
             values = convert_iso_dates(values)
         kept: dict[str, Any] = {}
         for name, value in values.items():
-            if len(name.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
+            # A character is at most 4 UTF-8 bytes: short names and strings need no
+            # encoding (nor a call) to tell, and most attributes are both.
+            if len(name) * 4 > MAX_ATTRIBUTE_NAME_BYTES and (
+                len(name.encode()) > MAX_ATTRIBUTE_NAME_BYTES
+            ):
                 self.warnings.append(f"attribute_dropped:{where}.{name[:40]}:name_over_150_bytes")
+            elif type(value) is str and len(value) * 4 <= MAX_ATTRIBUTE_VALUE_BYTES:
+                kept[name] = value
             elif problem := value_problem(value):
                 self.warnings.append(f"attribute_dropped:{where}.{name}:{problem}")
             else:

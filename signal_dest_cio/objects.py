@@ -110,6 +110,10 @@ def identify_relationship(
     """
     present = {key: traits.pop(key) for key in OBJECT_ID_KEYS + OBJECT_TYPE_KEYS if key in traits}
     relationship = _relationship_attributes(ctx, traits, "traits")
+    if not present:  # most identifies: no object named, nothing to look up
+        if relationship is not None:
+            ctx.warnings.append("relationship_dropped:missing_object_id")
+        return None
     try:
         object_id = _first(present, OBJECT_ID_KEYS, "traits")
         if object_id is None:

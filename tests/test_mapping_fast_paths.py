@@ -13,11 +13,31 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signal_dest_cio import timestamps
+from signal_dest_cio.config import CustomerIoConfig
 from signal_dest_cio.dedup import _ulid, dedup_id
+from signal_dest_cio.events import IdentifyEvent
 from signal_dest_cio.identity import Person
 from signal_dest_cio.jsoncodec import dumps
+from signal_dest_cio.mapping_context import (
+    MAX_ATTRIBUTE_NAME_BYTES,
+    MappingContext,
+    _may_be_unfit,
+    value_problem,
+)
 from signal_dest_cio.operations import Operation
 from signal_dest_cio.render import encode_body
+from signal_dest_cio.text import identifier_problem
+
+# Dates left as they are: the attribute checks are what is compared.
+CONFIG = CustomerIoConfig.model_validate(
+    {
+        "site_id": "s",
+        "tracking_api_key": "k",
+        "api_key": "a",
+        "region": "us",
+        "convert_timestamps": False,
+    }
+)
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -155,3 +175,28 @@ def _same(left: Any, right: Any) -> bool:
     if isinstance(left, float) and math.isnan(left):
         return math.isnan(right)
     return bool(left == right)
+
+
+@given(st.text(max_size=60) | st.sampled_from([".", "..", " . ", "a" * 37, "é" * 38, "😀" * 38]))
+def test_an_identifier_the_shortcut_passes_has_no_problem(value: str) -> None:
+    if not _may_be_unfit(value):
+        assert identifier_problem(value, "user_id") is None
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=45) | st.sampled_from(["n" * 151, "é" * 76, "😀" * 38]),
+        st.text(max_size=300) | st.sampled_from(["x" * 1001, "é" * 501, "😀" * 251]) | _JSON,
+        max_size=5,
+    )
+)
+def test_attributes_keep_and_drop_what_value_problem_says(values: dict[str, Any]) -> None:
+    ctx = MappingContext(IdentifyEvent(type="identify", userId="u"), CONFIG)
+    kept = ctx.attributes(values, "traits")
+    expected = {
+        name: value
+        for name, value in values.items()
+        if len(name.encode()) <= MAX_ATTRIBUTE_NAME_BYTES and value_problem(value) is None
+    }
+    assert kept == expected
+    assert len(ctx.warnings) == len(values) - len(expected)
