@@ -56,7 +56,7 @@ def dumps(value: Any, allow_nan: bool = True) -> bytes:
         pass
     else:
         if (
-            (b"null" not in encoded or not _may_hold_non_finite(value))
+            (b"null" not in encoded or not may_hold_non_finite(value))
             and b"0.0000" not in encoded
             and (b"e-" not in encoded or _SHORT_EXPONENT(encoded) is None)
         ):
@@ -64,7 +64,7 @@ def dumps(value: Any, allow_nan: bool = True) -> bytes:
     return (_LENIENT if allow_nan else _STRICT).encode(value).encode()
 
 
-def _may_hold_non_finite(value: Any) -> bool:
+def may_hold_non_finite(value: Any) -> bool:
     """False only when `value` surely holds no NaN or Infinity (orjson wrote `null` for
     one, or the `null` is a None): `marshal` writes a float as `g` (`\\xe7` when shared)
     and its 8 bytes, little-endian, and a non-finite double has every exponent bit set."""

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
-import orjson
 import psycopg
 import structlog
 from psycopg.rows import dict_row
@@ -30,7 +29,7 @@ from .pg_deliveries import PgDeliveries
 from .pgschema import migrate
 from .records import Accepted, Delivery, Integration, Revision, integration_from
 from .store_api import Lease, PacerFactory, StaleRevision
-from .store_common import LIVE_INTEGRATIONS, dumps
+from .store_common import LIVE_INTEGRATIONS, column_text, dumps
 from .vault import Vault
 
 # Connections per process: the server's threads, the worker, its pacer threads. The
@@ -38,24 +37,6 @@ from .vault import Vault
 POOL_MAX = 16
 _log = structlog.get_logger("signal_dest_cio.host", component="store")
 INGEST_LOCK = "SELECT pg_advisory_xact_lock(hashtext('signal-cio:ingest:' || current_schema()))"
-# What orjson would write its own way (a datetime, a dataclass, a subclass) goes to the
-# standard library's encoder instead, as it always did.
-_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
-_PASSTHROUGH |= orjson.OPT_PASSTHROUGH_SUBCLASS
-
-
-def _event_text(body: Any) -> str:
-    """The stored text of an event: JSON that reads back (`jsoncodec.loads`, the only
-    reader) as the same value. Nothing shows it byte for byte, so orjson's own form does;
-    only its `null` can hide a NaN or Infinity (`json` keeps those), and what orjson
-    refuses (a non-str key, an integer past 64 bits, a lone surrogate) is left to `json`,
-    which writes or refuses it as before. (A UUID or an Enum, which no event read from
-    JSON holds, orjson writes as `jsoncodec.dumps` does for the SQLite store.)"""
-    try:
-        encoded = orjson.dumps(body, option=_PASSTHROUGH)
-    except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(body, ensure_ascii=False)
-    return encoded.decode() if b"null" not in encoded else json.dumps(body, ensure_ascii=False)
 
 
 class PostgresStore(PgDeliveries):
@@ -276,7 +257,7 @@ class PostgresStore(PgDeliveries):
                     namespace,
                     now,
                     [message_id for message_id, _ in given],
-                    [_event_text(body) for _, body in given],
+                    [column_text(body) for _, body in given],
                 ),
             ).fetchall()
             new = {row["message_id"]: row["seq"] for row in stored}

@@ -17,9 +17,6 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import IO, Any
 
-import orjson
-
-from ..jsoncodec import dumps as dumps_json
 from .dbfile import hold_lock, is_file_database, make_private
 from .disabled import disabled_columns
 from .local_leases import LocalLeases
@@ -33,32 +30,12 @@ from .records import (
 from .schema import create_schema
 from .sqlite_deliveries import SqliteDeliveries
 from .store_api import Lease, PacerFactory, StaleRevision
-from .store_common import (
-    LIVE_INTEGRATIONS,
-    dumps,
-)
+from .store_common import LIVE_INTEGRATIONS, column_text, dumps
 from .vault import Vault
 
 __all__ = ["SqliteStore", "StaleRevision", "Store"]
 
 ID_SLICE = 500  # ids per `IN (...)`: well under SQLite's 32,766 variables
-# What orjson would write its own way (a datetime, a dataclass, a subclass) goes to the
-# standard library's encoder instead, as it always did.
-_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
-_PASSTHROUGH |= orjson.OPT_PASSTHROUGH_SUBCLASS
-
-
-def _event_text(body: Any) -> str:
-    """The stored text of an event: JSON that reads back (`jsoncodec.loads`, the only
-    reader) as the same value. Nothing shows it byte for byte, so orjson's own form does;
-    only its `null` can hide a NaN or Infinity (`dumps_json` keeps those), and what orjson
-    refuses (a non-str key, an integer past 64 bits, a lone surrogate) is left to
-    `dumps_json`, which writes or refuses it as before."""
-    try:
-        encoded = orjson.dumps(body, option=_PASSTHROUGH)
-    except TypeError:  # orjson.JSONEncodeError
-        return dumps_json(body).decode()
-    return encoded.decode() if b"null" not in encoded else dumps_json(body).decode()
 
 
 class SqliteStore(SqliteDeliveries):
@@ -254,7 +231,7 @@ class SqliteStore(SqliteDeliveries):
             new: dict[str, str] = {}
             for message_id, body in batch:
                 if message_id not in known and message_id not in new:
-                    new[message_id] = _event_text(body)
+                    new[message_id] = column_text(body)
             db.executemany(
                 "INSERT INTO events (namespace, message_id, body, received_at) VALUES (?, ?, ?, ?)",
                 [(namespace, message_id, text, now) for message_id, text in new.items()],

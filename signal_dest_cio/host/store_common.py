@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
-from ..jsoncodec import _may_hold_non_finite as may_hold_non_finite
 from ..jsoncodec import dumps as json_dumps
 from ..jsoncodec import loads as json_loads
+from ..jsoncodec import may_hold_non_finite
 from .records import Delivery
 
 # Deleted integrations are kept as records but listed nowhere (nor walked, nor fed).
@@ -20,12 +20,17 @@ def loads(text: str | None) -> Any:
 
 
 def dumps(value: Any) -> str | None:
-    """A JSON column's text. It only has to read back as the same value, not be the
-    standard library's bytes (`jsoncodec.dumps` makes sure of those at several us a
-    call, and a round writes three columns per event): orjson's text is kept unless it
-    may have written a NaN or Infinity as `null`, or refused the value."""
-    if value is None:
-        return None
+    return None if value is None else column_text(value)
+
+
+def column_text(value: Any) -> str:
+    """A JSON column's text (a stored event, an outcome, a history). It only has to read
+    back (`jsoncodec.loads`, the only reader) as the same value, not be the standard
+    library's bytes (`jsoncodec.dumps` makes sure of those at several us a call; ingestion
+    stores every event and a round writes three columns per event): orjson's text is kept
+    unless it may have written a NaN or Infinity as `null`, or refused the value (a
+    non-str key, an integer past 64 bits, a lone surrogate), which `jsoncodec.dumps` then
+    writes or refuses as before."""
     try:
         encoded = orjson.dumps(value, option=_STORED)
     except TypeError:  # orjson.JSONEncodeError: a value orjson has no form for
