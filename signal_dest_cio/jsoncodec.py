@@ -20,6 +20,10 @@ standard library, so the answer is always the standard library's:
   key, an integer past 64 bits, a lone surrogate, nesting past 255), is encoded again
   by `json`. `tests/test_jsoncodec.py` holds both to the standard library with
   hypothesis.
+
+`dumps_value` is for text that is only stored and read back (the host's JSON columns):
+it keeps orjson's own form where it holds the same value, and leaves to `json` only
+what orjson refuses or may have written as `null`.
 """
 
 from __future__ import annotations
@@ -50,21 +54,37 @@ def dumps(value: Any, allow_nan: bool = True) -> bytes:
     With `allow_nan=False` NaN and Infinity raise ValueError, as `json` does; a lone
     surrogate raises UnicodeEncodeError, a value JSON has no form for TypeError.
     """
-    try:
-        encoded = orjson.dumps(value, option=_OPTIONS)
-    except TypeError:  # orjson.JSONEncodeError: let the standard library decide
-        pass
-    else:
-        if (
-            (b"null" not in encoded or not may_hold_non_finite(value))
-            and b"0.0000" not in encoded
-            and (b"e-" not in encoded or _SHORT_EXPONENT(encoded) is None)
-        ):
-            return encoded
+    encoded = _orjson_faithful(value)
+    if (
+        encoded is not None
+        and b"0.0000" not in encoded
+        and (b"e-" not in encoded or _SHORT_EXPONENT(encoded) is None)
+    ):
+        return encoded
     return (_LENIENT if allow_nan else _STRICT).encode(value).encode()
 
 
-def may_hold_non_finite(value: Any) -> bool:
+def dumps_value(value: Any) -> bytes:
+    """JSON that `loads` reads back as `value`, not necessarily `json`'s bytes (a float
+    under 1e-4 is orjson's `0.00001`, not `1e-05`): for text that is stored, never sent.
+    Raises as `dumps` does."""
+    encoded = _orjson_faithful(value)
+    return _LENIENT.encode(value).encode() if encoded is None else encoded
+
+
+def _orjson_faithful(value: Any) -> bytes | None:
+    """orjson's encoding of `value`, or None where it may not hold the same value: orjson
+    refused it, or a `null` in it may be a NaN or Infinity orjson wrote so."""
+    try:
+        encoded = orjson.dumps(value, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError: let the standard library decide
+        return None
+    if b"null" in encoded and _may_hold_non_finite(value):
+        return None
+    return encoded
+
+
+def _may_hold_non_finite(value: Any) -> bool:
     """False only when `value` surely holds no NaN or Infinity (orjson wrote `null` for
     one, or the `null` is a None): `marshal` writes a float as `g` (`\\xe7` when shared)
     and its 8 bytes, little-endian, and a non-finite double has every exponent bit set."""

@@ -103,15 +103,14 @@ def integration_from(row: Row) -> Integration:
     )
 
 
-# A delivery's columns in its fields' order; the last ones only some stores have (the
-# SQLite store keeps no delivery leases), read as None where the row has none.
+# A delivery's columns in its fields' order; the last, `leased_by`, only the PostgreSQL
+# store has (the SQLite store keeps no delivery leases): read as None where it is missing.
 _DELIVERY_FIELDS = (
     "id", "integration_id", "message_id", "body", "status", "attempts", "queued_at",
     "next_attempt_at", "created_at", "updated_at", "outcome", "requests", "response_status",
     "revision", "history", "test", "event_seq", "lane_keys", "held_by", "held_by_message_id",
     "retry_seconds", "leased_by",
 )  # fmt: skip
-_OPTIONAL_FIELDS = 1
 
 
 @functools.lru_cache(maxsize=32)
@@ -119,14 +118,11 @@ def _delivery_reader(row_type: type, columns: tuple[str, ...]) -> Callable[[Any]
     """One C call that takes a row's delivery columns in order. A worker's walk reads
     thousands of rows a round, and sqlite3.Row looks a name up by comparing it with
     every column (~0.5 us a field): a sqlite3.Row is read by position instead."""
-    required = _DELIVERY_FIELDS[: len(_DELIVERY_FIELDS) - _OPTIONAL_FIELDS]
-    present = [*required, *(n for n in _DELIVERY_FIELDS[len(required) :] if n in columns)]
+    leased = "leased_by" in columns
+    present = _DELIVERY_FIELDS if leased else _DELIVERY_FIELDS[:-1]
     by_position = issubclass(row_type, sqlite3.Row)
     take = operator.itemgetter(*(columns.index(n) if by_position else n for n in present))
-    padding = (None,) * (len(_DELIVERY_FIELDS) - len(present))
-    if not padding:
-        return take
-    return lambda row: take(row) + padding
+    return take if leased else lambda row: (*take(row), None)
 
 
 def delivery_from(row: Row) -> Delivery:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from ..jsoncodec import dumps as json_dumps
+from ..jsoncodec import dumps_value as json_dumps_value
 from ..jsoncodec import loads as json_loads
-from ..jsoncodec import may_hold_non_finite
 from .records import Delivery
 
 # Deleted integrations are kept as records but listed nowhere (nor walked, nor fed).
@@ -27,22 +24,8 @@ def column_text(value: Any) -> str:
     """A JSON column's text (a stored event, an outcome, a history). It only has to read
     back (`jsoncodec.loads`, the only reader) as the same value, not be the standard
     library's bytes (`jsoncodec.dumps` makes sure of those at several us a call; ingestion
-    stores every event and a round writes three columns per event): orjson's text is kept
-    unless it may have written a NaN or Infinity as `null`, or refused the value (a
-    non-str key, an integer past 64 bits, a lone surrogate), which `jsoncodec.dumps` then
-    writes or refuses as before."""
-    try:
-        encoded = orjson.dumps(value, option=_STORED)
-    except TypeError:  # orjson.JSONEncodeError: a value orjson has no form for
-        return json_dumps(value).decode()
-    if b"null" in encoded and may_hold_non_finite(value):
-        return json_dumps(value).decode()
-    return encoded.decode()
-
-
-# What orjson would write in its own way (datetimes, dataclasses, subclasses) raises.
-_STORED = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
-_STORED |= orjson.OPT_PASSTHROUGH_SUBCLASS
+    stores every event and a round writes three columns per event)."""
+    return json_dumps_value(value).decode()
 
 
 # Columns a settled (or held) delivery writes back, in the order `delivery_values` gives.
