@@ -12,10 +12,13 @@ import re
 import subprocess
 import sys
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from signal_dest_cio.host.pool import outcome_dict
 from signal_dest_cio.host.store_common import dumps, loads
+from signal_dest_cio.jsoncodec import _may_hold_non_finite
 from signal_dest_cio.logging import REDACTED, _credentials_masked, redact_with
 from signal_dest_cio.outcomes import Outcome
 
@@ -102,6 +105,58 @@ def test_redaction_still_scrubs_outcome_values() -> None:
     scrubbed = redact_with(outcome.as_json(), frozenset({"sk-live-12345"}))
     assert scrubbed["message"] == f"key {REDACTED} refused"
     assert scrubbed["status"] == 401
+
+
+_SECRETS = frozenset({"sk-live-12345", "site-9876", "k\u00e9y-secret"})
+# Texts that hold a secret, a credential, a near miss or non-ASCII now and then.
+_outcome_texts = st.text(max_size=12) | st.sampled_from(
+    ["sk-live-12345", "Bearer abc", "bAsIc dXNlcg==", "site-987", "k\u00e9y-secret", "bearer"]
+).flatmap(
+    lambda part: st.builds(lambda a, b: a + part + b, st.text(max_size=4), st.text(max_size=4))
+)
+
+_risky_outcomes = st.builds(
+    Outcome,
+    kind=st.sampled_from(["delivered", "rejected", "retry"]),
+    code=_outcome_texts,
+    message=_outcome_texts,
+    status=st.none() | st.integers(100, 599),
+    field=st.none() | _outcome_texts,
+    retry_after=st.none() | st.floats(0, 300),
+    message_id=st.none() | _outcome_texts,
+    warnings=st.lists(_outcome_texts, max_size=3).map(tuple),
+    rules=st.lists(st.text(max_size=10), max_size=2).map(tuple),
+)
+
+
+@given(_risky_outcomes, st.booleans())
+def test_an_outcome_dict_is_the_full_walks_scrub(outcome: Outcome, as_mapping: bool) -> None:
+    # The shortcut returns an outcome untouched only where the walk changes nothing.
+    given_as = outcome.as_json() if as_mapping else outcome
+    expected = redact_with(outcome.as_json(), _SECRETS)
+    assert outcome_dict(given_as, _SECRETS) == expected
+
+
+def test_an_outcome_with_a_secret_is_scrubbed_by_the_shortcuts_fallback() -> None:
+    outcome = Outcome(kind="retry", code="x", message="ok", message_id="m-sk-live-12345")
+    assert outcome_dict(outcome, _SECRETS)["message_id"] == f"m-{REDACTED}"
+    odd = {**outcome.as_json(), "message_id": "m", "api_key": "plain"}  # a secret-named key
+    assert outcome_dict(odd, _SECRETS)["api_key"] == REDACTED
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"a": None, "b": 1.5}, False),
+        ({"a": None, "b": float("nan")}, True),
+        ([None, [float("-inf")]], True),
+        ([float("inf")] * 2, True),  # the second is a marshal reference to the first
+        ({"text": "\x7f\u00ff", "n": None, "big": -1}, False),  # the bytes, but no float
+        ({"n": None, "f": -2.0, "at": 1.7e9}, False),
+    ],
+)
+def test_a_non_finite_float_is_found_behind_a_null(value: object, expected: bool) -> None:
+    assert _may_hold_non_finite(value) is expected
 
 
 def test_the_worker_process_does_not_load_the_web_framework() -> None:
