@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from .metric_queries import POSTGRES, DeliveryMetrics, StateCount, read_counts, read_states
 from .pg_coord import PgCoordination
-from .records import DELIVERY_STATUSES, Delivery, delivery_from
+from .records import DELIVERY_STATUSES, Delivery, deliveries_from, delivery_from
 from .store_api import Lease
 from .store_common import (
     DELIVERY_COLUMNS,
@@ -72,7 +72,7 @@ class PgDeliveries:
             " ORDER BY d.event_seq LIMIT %s",
             (integration_id, now, after_seq, limit),
         )
-        return [delivery_from(row) for row in rows]
+        return deliveries_from(rows)
 
     def waiting_deliveries(
         self, integration_id: str, now: float, after_seq: int, upto_seq: int
@@ -83,7 +83,7 @@ class PgDeliveries:
             " AND d.event_seq <= %s ORDER BY d.event_seq",
             (integration_id, now, after_seq, upto_seq),
         )
-        return [delivery_from(row) for row in rows]
+        return deliveries_from(rows)
 
     def next_due_at(self, integration_ids: Sequence[str]) -> float | None:
         if not integration_ids:
@@ -198,7 +198,7 @@ class PgDeliveries:
             sql += " AND d.id < %s"
             params.append(before_id)
         rows = self._rows(sql + " ORDER BY d.id DESC LIMIT %s", [*params, limit])
-        return [delivery_from(row) for row in rows]
+        return deliveries_from(rows)
 
     def counts(self, integration_id: str) -> dict[str, int]:
         rows = self._rows(

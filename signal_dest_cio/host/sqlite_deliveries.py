@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from .local_leases import LocalLeases
 from .metric_queries import SQLITE, DeliveryMetrics, StateCount, read_counts, read_states
-from .records import DELIVERY_STATUSES, Delivery, delivery_from
+from .records import DELIVERY_STATUSES, Delivery, deliveries_from, delivery_from
 from .store_api import Lease
 from .store_common import (
     DELIVERY_COLUMNS,
@@ -65,7 +65,7 @@ class SqliteDeliveries:
             " ORDER BY d.event_seq LIMIT ?",
             (integration_id, now, after_seq, limit),
         )
-        return [delivery_from(row) for row in rows]
+        return deliveries_from(rows)
 
     def waiting_deliveries(
         self, integration_id: str, now: float, after_seq: int, upto_seq: int
@@ -77,7 +77,7 @@ class SqliteDeliveries:
             " ORDER BY d.event_seq",
             (integration_id, now, after_seq, upto_seq),
         )
-        return [delivery_from(row) for row in rows]
+        return deliveries_from(rows)
 
     def next_due_at(self, integration_ids: Sequence[str]) -> float | None:
         if not integration_ids:
@@ -192,7 +192,7 @@ class SqliteDeliveries:
             sql += " AND d.id < ?"
             params.append(before_id)
         rows = self._rows(sql + " ORDER BY d.id DESC LIMIT ?", [*params, limit])
-        return [delivery_from(row) for row in rows]
+        return deliveries_from(rows)
 
     def counts(self, integration_id: str) -> dict[str, int]:
         rows = self._rows(
