@@ -9,8 +9,9 @@ standard library, so the answer is always the standard library's:
 
 - decoding: orjson turns an integer outside 64 bits into a float, and refuses NaN,
   Infinity, `1e400` and lone surrogate escapes that `json` reads. A text with a run of
-  19 digits or more (a cheap byte scan; also hit by long digit strings, harmlessly),
-  or one orjson refuses, is read by `json.loads` (which raises as it always did);
+  19 digits or more that may be a number (a cheap byte scan, which looks at the byte
+  before each run: one inside an id or a hash is no number), or one orjson refuses, is
+  read by `json.loads` (which raises as it always did);
 - encoding: orjson writes NaN and Infinity as `null` (`json` writes `NaN`, or raises
   with `allow_nan=False`; output with `null` in it is looked at through `marshal`, which
   shows any non-finite float), floats under 1e-4 differently (`0.00001`, `1e-7` against
@@ -46,6 +47,7 @@ _NON_FINITE = re.compile(rb"[g\xe7][\x00-\xff]{6}[\xf0-\xff][\x7f\xff]").search
 # Every byte but the ASCII digits becomes a space: a run of digits is then a run of `0`.
 _DIGIT_RUNS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
 _LONG_DIGITS = b"0" * 19  # 19 digits can pass -2**63; 20 can pass 2**64 - 1
+_BEFORE_A_NUMBER = frozenset(b":,[ \t\n\r-")
 
 
 def dumps(value: Any, allow_nan: bool = True) -> bytes:
@@ -110,9 +112,29 @@ def loads(text: str | bytes | bytearray) -> tuple[Any, bool]:
         data = text.encode() if isinstance(text, str) else bytes(text)
     except UnicodeEncodeError:  # a lone surrogate in the text itself
         return json.loads(text), False
-    if _LONG_DIGITS not in data.translate(_DIGIT_RUNS):
-        try:
-            return orjson.loads(data), True
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text), False
+    if _may_hold_a_long_integer(data):
+        return json.loads(text), False
+    try:
+        return orjson.loads(data), True
+    except orjson.JSONDecodeError:
+        return json.loads(text), False
+
+
+def _may_hold_a_long_integer(data: bytes) -> bool:
+    """Whether a run of 19 digits or more in `data` may be an integer (which orjson
+    would read as a float past 64 bits). Most such runs are parts of strings (ids,
+    hashes: a batch of a hundred events often holds one) and orjson reads those right:
+    a number's digits follow what may come before a number in JSON (`:`, `,`, `[`,
+    white space, a minus sign, or nothing), a string's most often follow a letter. A
+    run after one of those is taken to be a number, in a string or not (`json` then
+    reads the text, as it always may); one after anything else is no number."""
+    runs = data.translate(_DIGIT_RUNS)
+    at = runs.find(_LONG_DIGITS)
+    while at != -1:
+        if at == 0 or data[at - 1] in _BEFORE_A_NUMBER:
+            return True
+        end = runs.find(b" ", at)
+        if end == -1:
+            return False
+        at = runs.find(_LONG_DIGITS, end)
+    return False

@@ -117,6 +117,51 @@ def test_loads_says_when_orjson_read_the_text() -> None:
     assert loads('"\\ud800"') == ("\ud800", False)
 
 
+def test_a_long_run_of_digits_in_a_string_keeps_orjsons_reading() -> None:
+    # Ids and hashes with 19 digits in a row are common; only a number past 64 bits
+    # needs the standard library.
+    text = '[{"messageId": "ajs-b2041c4785478305194504616503bde", "n": 1.5}]'
+    assert loads(text) == (json.loads(text), True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['[{"id": "12345678901234567890"}, {"deep": [[{"n": -12345678901234567890}]]}]',
+     '{"id": "9999999999999999999", "n": ' + "7" * 400 + "}",
+     '{"n": 18446744073709551616, "s": "x"}'],
+)  # fmt: skip
+def test_an_integer_past_64_bits_beside_long_digit_strings_is_read_exactly(text: str) -> None:
+    got, plain = loads(text)
+    assert not plain
+    assert _same(got, json.loads(text))
+
+
+_digit_runs = st.integers(10**18, 10**30).map(str)
+_long_digit_values = st.recursive(
+    st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.builds(lambda a, b, c: a + b + c, st.text(max_size=3), _digit_runs, st.text(max_size=3)),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(_digit_runs, children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@MANY
+@given(value=_long_digit_values, indent=st.sampled_from([None, 0, 2, "\t"]))
+def test_long_digit_runs_in_strings_and_numbers_read_as_json_reads_them(
+    value: Any, indent: int | str | None
+) -> None:
+    # The byte before each run decides whether `json` must read the text: ids with
+    # long digit runs (any neighbour), integers past 64 bits (after white space too).
+    text = json.dumps(value, indent=indent)
+    got, plain = loads(text)
+    assert _same(got, json.loads(text))
+    if plain:
+        assert all(-(2**63) <= n < 2**64 for n in _ints(got))
+
+
 def _ints(value: Any) -> list[int]:
     if isinstance(value, dict):
         return [n for item in value.values() for n in _ints(item)]
