@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Literal, TypeVar
 
 from .identity import Person
 from .jsoncodec import dumps
@@ -46,6 +46,39 @@ def compact_json(value: Any) -> bytes:
     return dumps(value, allow_nan=False)
 
 
+_Frozen = TypeVar("_Frozen", bound=type)
+
+
+def init_through_slots(cls: _Frozen) -> _Frozen:
+    """`cls`, a frozen slotted dataclass, with an `__init__` that sets each field through
+    its slot's own descriptor: the same signature, the same values, faster.
+
+    A frozen dataclass's `__init__` sets each field with `object.__setattr__`, which looks
+    the field up by name every time: for an Operation's 14 fields that was 5 us, a
+    twentieth of mapping an event. The descriptor is the slot itself, found once here.
+    Assignment afterwards still raises FrozenInstanceError (`__setattr__` is untouched).
+    Only plain defaults are taken: a default factory or a keyword-only field is refused.
+    """
+    namespace: dict[str, Any] = {}
+    parameters, lines = [], []
+    for member in fields(cls):
+        if member.default_factory is not MISSING or member.kw_only or not member.init:
+            raise TypeError(f"{cls.__name__}.{member.name}: only plain fields are supported")
+        name = member.name
+        namespace[f"_set_{name}"] = cls.__dict__[name].__set__
+        if member.default is MISSING:
+            parameters.append(name)
+        else:
+            namespace[f"_default_{name}"] = member.default
+            parameters.append(f"{name}=_default_{name}")
+        lines.append(f"    _set_{name}(self, {name})\n")
+    exec(f"def __init__(self, {', '.join(parameters)}):\n{''.join(lines)}", namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    type.__setattr__(cls, "__init__", init)
+    return cls
+
+
 @dataclass(frozen=True, slots=True)
 class Device:
     token: str
@@ -54,6 +87,7 @@ class Device:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+@init_through_slots
 @dataclass(frozen=True, slots=True)
 class Operation:
     """One Customer.io Track API operation; which fields matter depends on `action`."""
@@ -80,6 +114,7 @@ class Operation:
     data_json: bytes | None = field(default=None, compare=False, repr=False)
 
 
+@init_through_slots
 @dataclass(frozen=True, slots=True)
 class Mapped:
     """An event ready to send: its operations, in order, and what was adjusted on the way."""
