@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from signal_dest_cio.events import EVENT_CLASSES, TrackEvent, parse_event
 from signal_dest_cio.identity import Person
+from signal_dest_cio.mapping_context import may_hold_date
 from signal_dest_cio.operations import Device, Mapped, Operation, init_through_slots
 
 _VALUES = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
@@ -83,3 +85,20 @@ def test_a_dict_an_event_parses_as_its_text_does_and_a_model_as_itself(raw: dict
 def test_a_model_given_is_returned_as_it_is() -> None:
     event = TrackEvent.model_validate({"type": "track", "event": "e", "userId": "u"})
     assert parse_event(event) is event
+
+
+_DATE_PATTERN = re.compile(rb'"[0-9]{4}-')
+_DATE_PIECES = st.sampled_from(['"', "-", "0", "9", "2024", '"2024', "x", "\u0663", " ", "a-b"])
+
+
+@given(st.lists(_DATE_PIECES, max_size=40).map("".join))
+def test_may_hold_date_finds_what_the_pattern_finds(text: str) -> None:
+    encoded = text.encode()
+    assert may_hold_date(encoded) == (_DATE_PATTERN.search(encoded) is not None)
+
+
+def test_may_hold_date_past_the_dashes_it_looks_at_hands_over_to_the_pattern() -> None:
+    dashes = "a-" * 20
+    assert may_hold_date(f'{dashes}"2024-01-02"'.encode())
+    assert not may_hold_date(f'{dashes}"2024"'.encode())
+    assert may_hold_date(b'"2024-') and not may_hold_date(b"2024-") and not may_hold_date(b"")
