@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -76,36 +76,76 @@ def _credentials_masked(text: str) -> str:
     return _BASIC.sub(_basic_masked, text)
 
 
-def holds_nothing_secret(texts: Iterable[str], secrets: frozenset[str]) -> bool:
-    """True when no text holds one of `secrets` or a Basic/Bearer credential, so
-    `redact_with` would hand each back as it is: one look at them all, joined (each is a
-    part of the joined text, so what the join does not hold, none of them holds). False
-    asks for the walk (also for non-ASCII text, which the pattern must see)."""
+def redact(value: Any) -> Any:
+    """`value` with secret-named keys, known secrets and Basic/Bearer credentials masked."""
+    return redact_with(value, None)
+
+
+# Values returned as they are, looked up by exact type before any isinstance (a subclass
+# takes the longer way and meets the same rule there).
+_PLAIN_TYPES = frozenset({int, float, bool, type(None)})
+
+
+def redact_with(value: Any, secrets: set[str] | frozenset[str] | None) -> Any:
+    """`redact`, scrubbing the given secret values (None: every registered one).
+
+    A flat dict (a host scrubs every event's outcome: strings, numbers, lists of
+    strings, no secret-named key) whose texts hold nothing to scrub, nearly every one,
+    is copied after one look at its texts joined instead of the walk (~10 us -> ~3)."""
+    ordered = _ordered(secrets)
+    if type(value) is dict:
+        flat = _flat_copy(value)
+        if flat is not None and _nothing_to_scrub(flat[1], ordered):
+            return flat[0]
+    return _redacted(value, ordered)
+
+
+def _flat_copy(value: dict[Any, Any]) -> tuple[dict[str, Any], list[str]] | None:
+    """A copy (its lists copied too, as the walk makes them) of a dict of strings,
+    numbers and lists of strings under keys that name no secret, and its texts; None
+    for any other dict, which the walk takes."""
+    if not _names_no_secret(tuple(value)):
+        return None
+    copied: dict[str, Any] = {}
+    texts: list[str] = []
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str:
+            texts.append(item)
+        elif kind is list:
+            for text in item:
+                if type(text) is not str:
+                    return None
+            texts += item
+            item = list(item)
+        elif kind not in _PLAIN_TYPES:
+            return None
+        copied[key] = item
+    return copied, texts
+
+
+@functools.lru_cache(maxsize=256)
+def _names_no_secret(keys: tuple[Any, ...]) -> bool:
+    """Whether every key is a plain str that names no secret; a host asks it for the
+    same few keys of every outcome."""
+    return all(type(key) is str and not _secret_key(key) for key in keys)
+
+
+def _nothing_to_scrub(texts: list[str], ordered: tuple[str, ...]) -> bool:
+    """True when no text holds a secret or a Basic/Bearer credential, so the walk would
+    hand each back as it is. They are looked at joined: each is a part of the joined
+    text, so what the join does not hold, none of them holds. Non-ASCII text takes the
+    walk (the pattern's case-insensitive match goes beyond ASCII)."""
     joined = "\x00".join(texts)
     if not joined.isascii():
         return False
     lowered = joined.lower()
     if "basic" in lowered or "bearer" in lowered:
         return False
-    for secret in secrets:  # noqa: SIM110 (a loop: `all()` over a generator costs more)
+    for secret in ordered:  # noqa: SIM110 (a loop: `all()` over a generator costs more)
         if secret in joined:
             return False
     return True
-
-
-def redact(value: Any) -> Any:
-    """`value` with secret-named keys, known secrets and Basic/Bearer credentials masked."""
-    return redact_with(value, None)
-
-
-def redact_with(value: Any, secrets: set[str] | frozenset[str] | None) -> Any:
-    """`redact`, scrubbing the given secret values (None: every registered one)."""
-    return _redacted(value, _ordered(secrets))
-
-
-# Values returned as they are, looked up by exact type before any isinstance (a subclass
-# takes the longer way and meets the same rule there).
-_PLAIN_TYPES = frozenset({int, float, bool, type(None)})
 
 
 def _redacted(value: Any, ordered: tuple[str, ...]) -> Any:

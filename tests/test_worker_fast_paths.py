@@ -19,7 +19,13 @@ from hypothesis import strategies as st
 from signal_dest_cio.host.pool import outcome_dict
 from signal_dest_cio.host.store_common import dumps, loads
 from signal_dest_cio.jsoncodec import _may_hold_non_finite
-from signal_dest_cio.logging import REDACTED, _credentials_masked, redact_with
+from signal_dest_cio.logging import (
+    REDACTED,
+    _credentials_masked,
+    _ordered,
+    _redacted,
+    redact_with,
+)
 from signal_dest_cio.outcomes import Outcome
 
 # The pattern as it was applied to every string before the ASCII shortcut.
@@ -129,12 +135,34 @@ _risky_outcomes = st.builds(
 )
 
 
+def _walked(value: object) -> object:
+    """What the redaction walk alone makes of `value` (no flat-dict shortcut)."""
+    return _redacted(value, _ordered(_SECRETS))
+
+
 @given(_risky_outcomes, st.booleans())
 def test_an_outcome_dict_is_the_full_walks_scrub(outcome: Outcome, as_mapping: bool) -> None:
-    # The shortcut returns an outcome untouched only where the walk changes nothing.
+    # The shortcut copies an outcome untouched only where the walk changes nothing.
     given_as = outcome.as_json() if as_mapping else outcome
-    expected = redact_with(outcome.as_json(), _SECRETS)
-    assert outcome_dict(given_as, _SECRETS) == expected
+    assert outcome_dict(given_as, _SECRETS) == _walked(outcome.as_json())
+
+
+_flat_values = (
+    st.none() | st.booleans() | st.integers() | st.floats() | _outcome_texts
+    | st.lists(_outcome_texts, max_size=3) | st.lists(st.integers(), min_size=1, max_size=2)
+    | st.dictionaries(_outcome_texts, _outcome_texts, max_size=2)
+)  # fmt: skip
+_flat_keys = st.sampled_from(["kind", "message", "api_key", "Token", "x"]) | _outcome_texts
+
+
+@given(st.dictionaries(_flat_keys, _flat_values, max_size=6))
+def test_redacting_a_dict_gives_the_walks_result_in_fresh_containers(value: dict) -> None:
+    scrubbed = redact_with(value, _SECRETS)
+    assert scrubbed == _walked(value)
+    assert scrubbed is not value
+    for key, item in value.items():
+        if isinstance(item, list):
+            assert scrubbed[key] is not item  # the caller's lists are never handed back
 
 
 def test_an_outcome_with_a_secret_is_scrubbed_by_the_shortcuts_fallback() -> None:
