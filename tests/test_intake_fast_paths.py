@@ -19,6 +19,7 @@ from signal_dest_cio.host.intake import (
     may_hold_surrogates,
     message_id,
     parse_json,
+    strict_json,
     within_depth,
 )
 from signal_dest_cio.host.store_common import column_text
@@ -92,29 +93,6 @@ def test_numbers_that_overflow_are_refused_on_the_fast_path_too(text: str) -> No
 # -- parse_json: orjson reads every body it can, and refuses just what the strict way does
 
 
-def _reject(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:40]} is out of range (not finite)")
-    return value
-
-
-def strict_parse(body: bytes) -> Any:
-    """The plain definition: the standard library, refusing NaN, Infinity and overflow."""
-    try:
-        return json.loads(body, parse_constant=_reject, parse_float=_finite)
-    except RecursionError:
-        raise ApiError(
-            400, "too_deep", f"the body is nested too deeply (at most {MAX_EVENT_DEPTH} levels)"
-        ) from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(400, "malformed_json", f"the body is not JSON: {error}") from None
-
-
 def outcome(parse: Any, body: bytes) -> tuple[str, str]:
     try:
         return "value", repr(parse(body))  # repr: -0.0 and 0.0 differ, 1 and 1.0 too
@@ -137,7 +115,7 @@ _tokens = (
 @given(st.lists(_tokens, min_size=1, max_size=8))
 def test_a_body_parses_or_is_refused_exactly_as_the_strict_parse_says(tokens: list[str]) -> None:
     body = ("[" + ",".join(tokens) + "]").encode()
-    assert outcome(parse_json, body) == outcome(strict_parse, body)
+    assert outcome(parse_json, body) == outcome(strict_json, body)
 
 
 class _NoStdlib:
@@ -173,7 +151,7 @@ def test_a_body_with_hex_message_ids_is_read_by_orjson_alone(
 def test_bodies_json_cannot_carry_are_refused_with_the_same_error(body: bytes) -> None:
     with pytest.raises(ApiError) as raised:
         parse_json(body)
-    code, message = outcome(strict_parse, body)
+    code, message = outcome(strict_json, body)
     assert (raised.value.code, raised.value.message) == (code, message)
     assert code != "value"
 

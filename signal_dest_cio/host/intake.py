@@ -53,6 +53,12 @@ def parse_json(body: bytes) -> Any:
         value, plain = loads(body)
         if plain:  # orjson read it: finite numbers, no NaN, no lone surrogate
             return value
+    return strict_json(body)
+
+
+def strict_json(body: bytes) -> Any:
+    """`parse_json`'s definition, the standard library's way (what orjson read must agree
+    with it): NaN, Infinity and overflow refused, the reason said."""
     try:
         return json.loads(body, parse_constant=_reject_constant, parse_float=_finite)
     except RecursionError:
