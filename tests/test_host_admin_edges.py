@@ -4,6 +4,7 @@ and a replay names the ids it could not find."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from host_support import ADMIN, CONFIG, FakeCustomerIo, HostClient, track
 
@@ -103,6 +104,40 @@ async def test_delete_dead_letters_the_pending_and_keeps_every_record(
     assert (again.status_code, again.json()["dead_lettered"]) == (200, 0)
     missing = await host.http.delete("/v1/admin/integrations/int_nope", headers=ADMIN)
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(("answer", "ends_as"), [(503, "dead_lettered"), (200, "delivered")])
+async def test_a_round_out_when_its_integration_is_deleted_leaves_nothing_pending(
+    host: HostClient, target: FakeCustomerIo, answer: int, ends_as: str
+) -> None:
+    """DELETE while a round's batch is out: what the batch settles as is written back
+    after the deletion. A retry must not bring the deliveries back to pending (no worker
+    walks a deleted integration: they would wait for ever); one delivered stays so."""
+    installed = await host.install()
+    iid = installed["id"]
+    await host.send([track(1), track(2)])
+    answered = target.handle
+    deletions: list[dict[str, object]] = []
+    sent: list[str] = []
+
+    async def delete_then_answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        if request.url.path.startswith("/api/v2/") and not deletions:
+            deleted = await host.http.delete(f"/v1/admin/integrations/{iid}", headers=ADMIN)
+            deletions.append(deleted.json())
+            if answer != 200:
+                return httpx.Response(answer, json={"meta": {"error": "busy"}})
+        return answered(request)
+
+    target.handle = delete_then_answer  # type: ignore[method-assign,assignment]
+    assert await host.worker.run_once() == 2
+    assert [d["dead_lettered"] for d in deletions] == [2]  # they were pending as it ran
+    records = await host.deliveries(iid)
+    assert sorted(d["status"] for d in records) == [ends_as, ends_as]
+    if ends_as == "dead_lettered":
+        assert {d["reason"]["code"] for d in records} == {"integration_deleted"}
+    host.clock.advance(3600)
+    assert await host.worker.run_once() == 0 and sent == ["/api/v2/batch"]
 
 
 async def test_replay_names_unknown_ids_and_those_that_were_not_dead_letters(

@@ -19,6 +19,7 @@ from .store_api import Lease
 from .store_common import (
     DELIVERY_COLUMNS,
     SELECT_DELIVERY,
+    dead_letter_if_deleted,
     delivery_values,
     dumps,
     integration_deleted,
@@ -101,12 +102,25 @@ class PgDeliveries:
     ) -> None:
         """Settled, retried or held rows written back, in one statement; whoever claimed
         them lets go."""
-        rows = [(*delivery_values(d, now), d.id) for d in deliveries]
-        columns = list(zip(*rows, strict=True)) if rows else []
+        saved = list(deliveries)
+        rows = [(*delivery_values(d, now), d.id) for d in saved]
         with self._transaction() as db:
             self._coord.fence(db, lease)
-            if rows:
-                db.execute(SAVE_DELIVERIES, [list(column) for column in columns])
+            if not rows:
+                return
+            # FOR SHARE: a deletion (which updates the integration's row) waits for this
+            # write, or this one sees it; either way nothing is left pending behind it.
+            deleted = {
+                row["id"]: row["deleted_at"]
+                for row in db.execute(
+                    "SELECT id, deleted_at FROM integrations WHERE id = ANY(%s) FOR SHARE",
+                    (sorted({d.integration_id for d in saved}),),
+                ).fetchall()
+            }
+            for position in dead_letter_if_deleted(saved, deleted):
+                rows[position] = (*delivery_values(saved[position], now), saved[position].id)
+            columns = list(zip(*rows, strict=True))
+            db.execute(SAVE_DELIVERIES, [list(column) for column in columns])
 
     def release_held(
         self,

@@ -16,6 +16,7 @@ from .store_api import Lease
 from .store_common import (
     DELIVERY_COLUMNS,
     SELECT_DELIVERY,
+    dead_letter_if_deleted,
     delivery_values,
     dumps,
     integration_deleted,
@@ -97,10 +98,15 @@ class SqliteDeliveries:
         assignments = ", ".join(f"{column} = ?" for column in DELIVERY_COLUMNS)
         # The rows' JSON is made before the lock is taken, and a long list is written in
         # slices, each its own transaction: ingestion never waits behind a whole batch.
-        values = [(*delivery_values(d, now), d.id) for d in deliveries]
+        rows = list(deliveries)
+        values = [(*delivery_values(d, now), d.id) for d in rows]
         for start in range(0, len(values), SAVE_SLICE):
             with self._transaction() as db:
                 self._leases.check(lease)
+                part = rows[start : start + SAVE_SLICE]
+                for position in dead_letter_if_deleted(part, _deleted_at(db, part)):
+                    delivery = part[position]
+                    values[start + position] = (*delivery_values(delivery, now), delivery.id)
                 db.executemany(
                     f"UPDATE deliveries SET {assignments} WHERE id = ?",
                     values[start : start + SAVE_SLICE],
@@ -310,3 +316,13 @@ class SqliteDeliveries:
             )
             found += [(status, float(row[0]), float(row[1])) for row in rows]
         return found
+
+
+def _deleted_at(db: sqlite3.Connection, deliveries: Sequence[Delivery]) -> dict[str, float | None]:
+    """When each of these deliveries' integrations was deleted (None: it was not)."""
+    ids = sorted({d.integration_id for d in deliveries})
+    rows = db.execute(
+        f"SELECT id, deleted_at FROM integrations WHERE id IN ({','.join('?' * len(ids))})",
+        ids,
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..jsoncodec import dumps_value as json_dumps_value
@@ -114,3 +115,22 @@ def integration_deleted(now: float) -> dict[str, Any]:
             "message": "the integration was deleted before this event was delivered",
         },
     }
+
+
+def dead_letter_if_deleted(
+    deliveries: Sequence[Delivery], deleted: Mapping[str, float | None]
+) -> list[int]:
+    """Deliveries being written back whose integration was deleted meanwhile (a round was
+    out, or a walk held them, as `delete_integration` ran): none is left pending, where no
+    worker would ever walk it again. Each still pending becomes a dead letter, as the
+    deletion made every pending delivery (`integration_deleted`, at the deletion's time);
+    one that settled (delivered, filtered, dead) keeps its outcome. Their positions."""
+    changed = []
+    for position, delivery in enumerate(deliveries):
+        deleted_at = deleted.get(delivery.integration_id)
+        if deleted_at is not None and delivery.status == "pending":
+            delivery.status = "dead_lettered"
+            delivery.held_by = delivery.held_by_message_id = None
+            delivery.history.append(integration_deleted(deleted_at))
+            changed.append(position)
+    return changed
