@@ -14,6 +14,10 @@ admin calls, and each integration has its own task there: a vendor that hangs ho
 up only its own integration. `run_once()` and `drain()` run rounds on the caller's
 loop, for tests and tools.
 
+While a round's requests are out, the rows after it are mapped for their lane keys
+(`ahead.py`): the next walk takes those mappings instead of making them, and decides
+exactly as it would have.
+
 Deliveries are rows in the store, so a restarted host picks up where it stopped;
 an event whose attempt was cut short is sent again with the same dedup id.
 
@@ -37,6 +41,7 @@ from typing import Any, TypeVar
 import structlog
 
 from ..lanes import LaneBarrier
+from .ahead import AHEAD_PAGE, MappedAhead
 from .backoff import Clock, RetryPolicy, SystemClock
 from .leasing import DEFAULT_LEASE_SECONDS, Leases, new_worker_id
 from .pool import DestinationPool, outcome_dict, preview_requests
@@ -74,6 +79,7 @@ class DeliveryWorker:
         self.store = store
         self.leases = Leases(store, worker_id or new_worker_id(), lease_seconds)
         self.pool = pool
+        self.ahead = MappedAhead(pool.lane_keys)
         self.policy = policy or RetryPolicy()
         self.clock = clock or SystemClock()
         self.batch_size = batch_size
@@ -142,11 +148,11 @@ class DeliveryWorker:
             }
             self.store.set_paused(integration.id, reason, self.clock.now(), lease=lease)
             return 0
-        due, touched = await _off_loop(self._prepare, integration.id, destination, lease)
+        due, touched, unwalked = await _off_loop(self._prepare, integration.id, destination, lease)
         if not due:
             return len(touched)
         secrets = self.pool.secrets_of(integration.destination, revision.config)
-        outcomes = await self.leases.guard(lease, _deliver(destination, [d.event for d in due]))
+        outcomes = await self._send(integration.id, destination, due, unwalked, lease)
         now = self.clock.now()
         pause: dict[str, Any] | None = None
         for delivery, outcome in zip(due, outcomes, strict=True):
@@ -178,16 +184,56 @@ class DeliveryWorker:
         _log_round(integration.id, due, pause)
         return len(due)
 
+    async def _send(
+        self,
+        integration_id: str,
+        destination: Any,
+        due: list[Delivery],
+        unwalked: list[Delivery],
+        lease: Lease,
+    ) -> list[Any]:
+        """The round's outcomes; while its requests are out, the rows after it are mapped
+        (first those the walk read and did not need, then further ones)."""
+        sending = asyncio.ensure_future(
+            self.leases.guard(lease, _deliver(destination, [d.event for d in due]))
+        )
+        now = self.clock.now()
+
+        async def read(after_seq: int) -> list[Delivery]:
+            return await _off_loop(
+                self.store.due_deliveries, integration_id, now, AHEAD_PAGE, after_seq
+            )
+
+        try:
+            await self.ahead.map_while(
+                integration_id,
+                destination,
+                unwalked,
+                due[-1].seq,
+                read,
+                sending,
+                self.batch_size,
+            )
+        except asyncio.CancelledError:
+            sending.cancel()
+            await asyncio.wait([sending])
+            raise
+        except Exception as error:  # mapping ahead only saves time: the round goes on
+            self.ahead.forget(integration_id)
+            _log.warning("mapping ahead failed", error=type(error).__name__)
+        return await sending
+
     def _prepare(
         self, integration_id: str, destination: Any, lease: Lease
-    ) -> tuple[list[Delivery], list[Delivery]]:
-        """The walk, what it changed written back, and what it chose marked as claimed."""
-        due, touched = self._claim(integration_id, destination)
+    ) -> tuple[list[Delivery], list[Delivery], list[Delivery]]:
+        """The walk, what it changed written back, and what it chose marked as claimed;
+        and the rows it read after the batch was full (not looked at)."""
+        due, touched, unwalked = self._claim(integration_id, destination)
         if touched:
             self.store.save_deliveries(touched, self.clock.now(), lease=lease)
         if due:
             self.store.mark_claimed(lease, [d.id for d in due])
-        return due, touched
+        return due, touched, unwalked
 
     def _write_back(
         self,
@@ -214,13 +260,16 @@ class DeliveryWorker:
 
     def _claim(
         self, integration_id: str, destination: Any
-    ) -> tuple[list[Delivery], list[Delivery]]:
+    ) -> tuple[list[Delivery], list[Delivery], list[Delivery]]:
         """Up to `batch_size` due deliveries that no earlier unsettled one holds, in order;
-        and the others this walk changed (held now, or their lane keys worked out)."""
+        the others this walk changed (held now, or their lane keys worked out); and the
+        rows read after the batch was full, not looked at."""
         now = self.clock.now()
         barrier: LaneBarrier[Hold] = LaneBarrier()
+        early = self.ahead.take(integration_id, destination)
         send: list[Delivery] = []
         touched: dict[int, Delivery] = {}
+        unwalked: list[Delivery] = []
         after = 0
         while len(send) < self.batch_size:
             # Read in pages of at most CLAIM_PAGE rows: each read holds the store's lock,
@@ -232,17 +281,23 @@ class DeliveryWorker:
                 break
             waiting = self.store.waiting_deliveries(integration_id, now, after, page[-1].seq)
             after = page[-1].seq
-            for row in sorted([*page, *waiting], key=lambda d: d.seq):
+            rows = sorted([*page, *waiting], key=lambda d: d.seq)
+            for position, row in enumerate(rows):
+                if len(send) >= self.batch_size:
+                    unwalked = rows[position:]
+                    break
                 if row.lane_keys is None:
-                    row.lane_keys = self.pool.lane_keys(destination, row.event)
+                    found = early.get(row.id)
+                    if found is None:
+                        row.lane_keys = self.pool.lane_keys(destination, row.event)
+                    else:  # mapped while the last round's requests were out
+                        row.event, row.lane_keys = found
                     touched[row.id] = row
                 if row.next_attempt_at > now:
                     head = row.held_by or row.id
                     head_message = row.held_by_message_id or row.message_id
                     barrier.block(row.lane_keys, (head, head_message, row.next_attempt_at))
                     continue
-                if len(send) >= self.batch_size:
-                    break
                 holder = barrier.admit(row.lane_keys)
                 if holder is None:
                     _note_takeover(row, self.leases.owner, now)
@@ -251,7 +306,7 @@ class DeliveryWorker:
                 else:
                     hold(row, holder, now)
                     touched[row.id] = row
-        return send, list(touched.values())
+        return send, list(touched.values()), unwalked
 
     # -- in the background: a thread, a loop, a task per integration ---------------------
 

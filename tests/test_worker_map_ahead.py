@@ -1,0 +1,142 @@
+"""While a round's requests are out, the worker maps the rows after it (host/ahead.py):
+the next walk takes those mappings instead of mapping again, and decides as before."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+from host_support import running_host, track
+
+import signal_dest_cio.destination as destination_module
+from signal_dest_cio.host.ahead import MappedAhead
+from signal_dest_cio.host.records import Delivery
+
+ROUND_TRIP = 0.05
+
+
+class SlowCustomerIo:
+    """Answers every data request 200 after a round trip; notes who was sent, in order."""
+
+    def __init__(self) -> None:
+        self.out = 0  # requests waiting for their answer now
+        self.sent: list[str] = []
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path in ("/v1/workspaces", "/api/v1/accounts/region"):
+            return httpx.Response(200, json={"region": "us", "workspaces": []})
+        self.out += 1
+        try:
+            await asyncio.sleep(ROUND_TRIP)
+        finally:
+            self.out -= 1
+        body = json.loads(request.content)
+        batch = body["batch"]
+        self.sent += [item["attributes"]["message"] for item in batch if "attributes" in item]
+        return httpx.Response(200, json={})
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return httpx.MockTransport(self.handle)
+
+
+@pytest.mark.usefixtures("store_backend")
+async def test_rows_after_a_round_are_mapped_while_it_waits_and_only_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = SlowCustomerIo()
+    mapped: Counter[str] = Counter()
+    while_out: set[str] = set()
+    real = destination_module.map_event
+
+    def counting(raw: Any, config: Any) -> Any:
+        mapped[raw["messageId"]] += 1
+        if target.out:
+            while_out.add(raw["messageId"])
+        return real(raw, config)
+
+    monkeypatch.setattr(destination_module, "map_event", counting)
+    async with running_host(target.transport) as host:
+        integration = await host.install(verify=False)
+        events = [track(n) for n in range(250)]  # 100 a round: three rounds
+        assert (await host.send(events)).status_code == 202
+        await host.worker.drain()
+        once = dict(mapped)  # (the deliveries API maps again, to show the requests)
+        statuses = Counter(d["status"] for d in await host.deliveries(integration["id"]))
+    assert statuses == {"delivered": 250}
+    ids = [e["messageId"] for e in events]
+    assert once == dict.fromkeys(ids, 1)  # the walk used what was mapped ahead
+    assert set(ids[100:]) & while_out  # later rounds' rows were mapped during a wait
+    assert not set(ids[:100]) & while_out  # the first round's were mapped by its walk
+    by_person: dict[str, list[str]] = {}
+    for message in target.sent:  # each person's events went in the order they came
+        by_person.setdefault(str(int(message.split("-")[1]) % 7), []).append(message)
+    for messages in by_person.values():
+        assert messages == sorted(messages, key=lambda m: int(m.split("-")[1]))
+
+
+async def test_the_round_goes_on_when_mapping_ahead_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = SlowCustomerIo()
+    async with running_host(target.transport) as host:
+        integration = await host.install(verify=False)
+
+        async def broken(*args: Any) -> None:
+            raise RuntimeError("the store went away")
+
+        monkeypatch.setattr(host.worker.ahead, "map_while", broken)
+        assert (await host.send([track(n) for n in range(150)])).status_code == 202
+        await host.worker.drain()
+        statuses = Counter(d["status"] for d in await host.deliveries(integration["id"]))
+    assert statuses == {"delivered": 150}
+
+
+def row(number: int, lane_keys: list[str] | None = None) -> Delivery:
+    return Delivery(number, "int_1", f"m{number}", {"n": number}, "pending", 0, 1.0, 1.0,
+                    1.0, 1.0, seq=number, lane_keys=lane_keys)  # fmt: skip
+
+
+async def test_a_mapping_is_handed_once_and_only_to_the_instance_that_made_it() -> None:
+    calls: list[tuple[str, int]] = []
+
+    def lane_keys(destination: Any, event: Any) -> list[str]:
+        calls.append((destination, event["n"]))
+        return [f"p:{event['n']}"]
+
+    ahead = MappedAhead(lane_keys)
+    pages = {2: [row(3), row(4)], 4: []}
+
+    async def read(after_seq: int) -> list[Delivery]:
+        return pages[after_seq]
+
+    never: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    # Rows the walk read (one already has its keys), then the pages after them.
+    await ahead.map_while("int_1", "one", [row(1, ["p:1"]), row(2)], 0, read, never, 10)
+    assert calls == [("one", 2), ("one", 3), ("one", 4)]
+    assert ahead.take("int_1", "another instance") == {}  # a new revision maps again
+    await ahead.map_while("int_1", "one", [row(2)], 0, read, never, 10)
+    found = ahead.take("int_1", "one")
+    assert {key: keys for key, (_, keys) in found.items()} == {2: ["p:2"], 3: ["p:3"], 4: ["p:4"]}
+    assert ahead.take("int_1", "one") == {}  # handed once
+
+
+async def test_mapping_ahead_stops_when_the_answers_are_in_or_at_the_limit() -> None:
+    ahead = MappedAhead(lambda destination, event: [f"p:{event['n']}"])
+    rows = [row(n) for n in range(1, 40)]
+
+    async def read(after_seq: int) -> list[Delivery]:
+        raise AssertionError("nothing more is read")
+
+    await ahead.map_while("int_1", "one", rows, 0, read, asyncio.ensure_future(_done()), 100)
+    assert len(ahead.take("int_1", "one")) < len(rows)  # stopped at a look at the loop
+    never: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    await ahead.map_while("int_1", "one", rows, 0, read, never, 5)
+    assert sorted(ahead.take("int_1", "one")) == [1, 2, 3, 4, 5]
+
+
+async def _done() -> None:
+    return None
