@@ -103,7 +103,7 @@ class PgDeliveries:
         """Settled, retried or held rows written back, in one statement; whoever claimed
         them lets go."""
         saved = list(deliveries)
-        rows = [(*delivery_values(d, now), d.id) for d in saved]
+        rows = [delivery_values(d, now) for d in saved]
         with self._transaction() as db:
             self._coord.fence(db, lease)
             if not rows:
@@ -118,7 +118,7 @@ class PgDeliveries:
                 ).fetchall()
             }
             for position in dead_letter_if_deleted(saved, deleted):
-                rows[position] = (*delivery_values(saved[position], now), saved[position].id)
+                rows[position] = delivery_values(saved[position], now)
             columns = list(zip(*rows, strict=True))
             db.execute(SAVE_DELIVERIES, [list(column) for column in columns])
 

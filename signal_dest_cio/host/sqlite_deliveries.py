@@ -99,14 +99,13 @@ class SqliteDeliveries:
         # The rows' JSON is made before the lock is taken, and a long list is written in
         # slices, each its own transaction: ingestion never waits behind a whole batch.
         rows = list(deliveries)
-        values = [(*delivery_values(d, now), d.id) for d in rows]
+        values = [delivery_values(d, now) for d in rows]
         for start in range(0, len(values), SAVE_SLICE):
             with self._transaction() as db:
                 self._leases.check(lease)
                 part = rows[start : start + SAVE_SLICE]
                 for position in dead_letter_if_deleted(part, _deleted_at(db, part)):
-                    delivery = part[position]
-                    values[start + position] = (*delivery_values(delivery, now), delivery.id)
+                    values[start + position] = delivery_values(part[position], now)
                 db.executemany(
                     f"UPDATE deliveries SET {assignments} WHERE id = ?",
                     values[start : start + SAVE_SLICE],

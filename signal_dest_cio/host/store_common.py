@@ -48,6 +48,7 @@ DELIVERY_COLUMNS = (
 
 
 def delivery_values(d: Delivery, now: float) -> tuple[Any, ...]:
+    """A delivery's write-back: `DELIVERY_COLUMNS`' values, then its id (the row's key)."""
     return (
         d.status,
         d.attempts,
@@ -62,6 +63,7 @@ def delivery_values(d: Delivery, now: float) -> tuple[Any, ...]:
         d.held_by,
         d.retry_seconds,
         now,
+        d.id,
     )
 
 
