@@ -17,26 +17,39 @@ from signal_dest_cio.host.ahead import MappedAhead
 from signal_dest_cio.host.records import Delivery
 
 ROUND_TRIP = 0.05
+LONGEST_WAIT = 5.0  # for a mapping ahead to show up (a loaded machine reads slowly)
 
 
 class SlowCustomerIo:
-    """Answers every data request 200 after a round trip; notes who was sent, in order."""
+    """Answers every data request 200 after a round trip; notes who was sent, in order.
 
-    def __init__(self) -> None:
+    With `last` set, a request whose batch does not hold that message (so rows come after
+    it) is answered only once something was mapped while it was out, or after
+    LONGEST_WAIT: what is seen does not hang on how fast the store reads the next page."""
+
+    def __init__(self, last: str | None = None) -> None:
         self.out = 0  # requests waiting for their answer now
+        self.mapped_while_out = 0  # mappings made while a request was out
+        self.last = last
         self.sent: list[str] = []
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path in ("/v1/workspaces", "/api/v1/accounts/region"):
             return httpx.Response(200, json={"region": "us", "workspaces": []})
+        batch = json.loads(request.content)["batch"]
+        messages = [item["attributes"]["message"] for item in batch if "attributes" in item]
         self.out += 1
         try:
+            seen = self.mapped_while_out
             await asyncio.sleep(ROUND_TRIP)
+            deadline = asyncio.get_running_loop().time() + LONGEST_WAIT
+            while self.last is not None and self.last not in messages:
+                if self.mapped_while_out > seen or asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.005)
         finally:
             self.out -= 1
-        body = json.loads(request.content)
-        batch = body["batch"]
-        self.sent += [item["attributes"]["message"] for item in batch if "attributes" in item]
+        self.sent += messages
         return httpx.Response(200, json={})
 
     def transport(self) -> httpx.AsyncBaseTransport:
@@ -47,7 +60,7 @@ class SlowCustomerIo:
 async def test_rows_after_a_round_are_mapped_while_it_waits_and_only_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    target = SlowCustomerIo()
+    target = SlowCustomerIo(last="msg-249")
     mapped: Counter[str] = Counter()
     while_out: set[str] = set()
     real = destination_module.map_event
@@ -56,6 +69,7 @@ async def test_rows_after_a_round_are_mapped_while_it_waits_and_only_once(
         mapped[raw["messageId"]] += 1
         if target.out:
             while_out.add(raw["messageId"])
+            target.mapped_while_out += 1
         return real(raw, config)
 
     monkeypatch.setattr(destination_module, "map_event", counting)
