@@ -17,39 +17,21 @@ from signal_dest_cio.host.ahead import MappedAhead
 from signal_dest_cio.host.records import Delivery
 
 ROUND_TRIP = 0.05
-LONGEST_WAIT = 5.0  # for a mapping ahead to show up (a loaded machine reads slowly)
 
 
 class SlowCustomerIo:
-    """Answers every data request 200 after a round trip; notes who was sent, in order.
+    """Answers every data request 200 after a round trip; notes who was sent, in order."""
 
-    With `last` set, a request whose batch does not hold that message (so rows come after
-    it) is answered only once something was mapped while it was out, or after
-    LONGEST_WAIT: what is seen does not hang on how fast the store reads the next page."""
-
-    def __init__(self, last: str | None = None) -> None:
-        self.out = 0  # requests waiting for their answer now
-        self.mapped_while_out = 0  # mappings made while a request was out
-        self.last = last
+    def __init__(self) -> None:
         self.sent: list[str] = []
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path in ("/v1/workspaces", "/api/v1/accounts/region"):
             return httpx.Response(200, json={"region": "us", "workspaces": []})
-        batch = json.loads(request.content)["batch"]
-        messages = [item["attributes"]["message"] for item in batch if "attributes" in item]
-        self.out += 1
-        try:
-            seen = self.mapped_while_out
-            await asyncio.sleep(ROUND_TRIP)
-            deadline = asyncio.get_running_loop().time() + LONGEST_WAIT
-            while self.last is not None and self.last not in messages:
-                if self.mapped_while_out > seen or asyncio.get_running_loop().time() > deadline:
-                    break
-                await asyncio.sleep(0.005)
-        finally:
-            self.out -= 1
-        self.sent += messages
+        await asyncio.sleep(ROUND_TRIP)
+        body = json.loads(request.content)
+        batch = body["batch"]
+        self.sent += [item["attributes"]["message"] for item in batch if "attributes" in item]
         return httpx.Response(200, json={})
 
     def transport(self) -> httpx.AsyncBaseTransport:
@@ -60,21 +42,28 @@ class SlowCustomerIo:
 async def test_rows_after_a_round_are_mapped_while_it_waits_and_only_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    target = SlowCustomerIo(last="msg-249")
+    target = SlowCustomerIo()
     mapped: Counter[str] = Counter()
-    while_out: set[str] = set()
     real = destination_module.map_event
 
     def counting(raw: Any, config: Any) -> Any:
         mapped[raw["messageId"]] += 1
-        if target.out:
-            while_out.add(raw["messageId"])
-            target.mapped_while_out += 1
         return real(raw, config)
 
     monkeypatch.setattr(destination_module, "map_event", counting)
     async with running_host(target.transport) as host:
         integration = await host.install(verify=False)
+        # What each walk took from the mapping ahead (made only while a round is out:
+        # its requests may wait for the answer, or first for the workspace's pacer).
+        handed: list[str] = []
+        take = host.worker.ahead.take
+
+        def spied(integration_id: str, destination: Any) -> dict[int, Any]:
+            found = take(integration_id, destination)
+            handed.extend(event["messageId"] for event, _ in found.values())
+            return found
+
+        monkeypatch.setattr(host.worker.ahead, "take", spied)
         events = [track(n) for n in range(250)]  # 100 a round: three rounds
         assert (await host.send(events)).status_code == 202
         await host.worker.drain()
@@ -83,8 +72,8 @@ async def test_rows_after_a_round_are_mapped_while_it_waits_and_only_once(
     assert statuses == {"delivered": 250}
     ids = [e["messageId"] for e in events]
     assert once == dict.fromkeys(ids, 1)  # the walk used what was mapped ahead
-    assert set(ids[100:]) & while_out  # later rounds' rows were mapped during a wait
-    assert not set(ids[:100]) & while_out  # the first round's were mapped by its walk
+    assert handed  # later rounds' rows were mapped while a round was out
+    assert set(handed) <= set(ids[100:])  # the first round's were mapped by its walk
     by_person: dict[str, list[str]] = {}
     for message in target.sent:  # each person's events went in the order they came
         by_person.setdefault(str(int(message.split("-")[1]) % 7), []).append(message)
