@@ -116,6 +116,9 @@ class CustomerIoDestination:
 
     key = KEY
     config_model = CustomerIoConfig
+    # Events may be handed as their JSON text (a host's stored events are): the mapper
+    # decodes each once, and what orjson read needs no encoding check (`parse_event`).
+    reads_json_text = True
 
     def __init__(
         self,

@@ -13,7 +13,10 @@ import pytest
 from host_support import running_host, track
 
 import signal_dest_cio.destination as destination_module
+import signal_dest_cio.host.records as records_module
+from signal_dest_cio import CustomerIoDestination
 from signal_dest_cio.host.ahead import MappedAhead
+from signal_dest_cio.host.pool import DestinationPool
 from signal_dest_cio.host.records import Delivery
 
 ROUND_TRIP = 0.05
@@ -47,7 +50,8 @@ async def test_rows_after_a_round_are_mapped_while_it_waits_and_only_once(
     real = destination_module.map_event
 
     def counting(raw: Any, config: Any) -> Any:
-        mapped[raw["messageId"]] += 1
+        assert isinstance(raw, str)  # handed the stored JSON text, decoded by the mapper
+        mapped[json.loads(raw)["messageId"]] += 1
         return real(raw, config)
 
     monkeypatch.setattr(destination_module, "map_event", counting)
@@ -60,7 +64,7 @@ async def test_rows_after_a_round_are_mapped_while_it_waits_and_only_once(
 
         def spied(integration_id: str, destination: Any) -> dict[int, Any]:
             found = take(integration_id, destination)
-            handed.extend(event["messageId"] for event, _ in found.values())
+            handed.extend(json.loads(text)["messageId"] for text, _ in found.values())
             return found
 
         monkeypatch.setattr(host.worker.ahead, "take", spied)
@@ -79,6 +83,41 @@ async def test_rows_after_a_round_are_mapped_while_it_waits_and_only_once(
         by_person.setdefault(str(int(message.split("-")[1]) % 7), []).append(message)
     for messages in by_person.values():
         assert messages == sorted(messages, key=lambda m: int(m.split("-")[1]))
+
+
+@pytest.mark.usefixtures("store_backend")
+async def test_the_worker_decodes_no_stored_event_for_a_destination_that_reads_json_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Customer.io's destination is handed each stored event's JSON text: the host reads
+    rows without decoding them (some twice: mapped ahead, then walked), the mapper once."""
+    decoded: list[str] = []
+    real = records_module.loads
+
+    def counting(text: Any) -> Any:
+        if "messageId" in text:
+            decoded.append(text)
+        return real(text)
+
+    monkeypatch.setattr(records_module, "loads", counting)
+    target = SlowCustomerIo()
+    async with running_host(target.transport) as host:
+        integration = await host.install(verify=False)
+        assert (await host.send([track(n) for n in range(150)])).status_code == 202
+        await host.worker.drain()
+        assert decoded == []
+        statuses = Counter(d["status"] for d in await host.deliveries(integration["id"]))
+    assert statuses == {"delivered": 150}
+    assert sorted(target.sent) == sorted(f"msg-{n}" for n in range(150))
+
+
+def test_a_delivery_decodes_its_stored_event_once_when_asked() -> None:
+    text = json.dumps({"type": "track", "messageId": "m-1", "event": "Ping"})
+    delivery = Delivery(1, "int_1", "m-1", text, "pending", 0, 1.0, 1.0, 1.0, 1.0)
+    assert delivery.event == json.loads(text)
+    assert delivery.event is delivery.event  # decoded once, then kept
+    assert DestinationPool.handed(CustomerIoDestination, delivery) is text
+    assert DestinationPool.handed(object(), delivery) is delivery.event
 
 
 async def test_the_round_goes_on_when_mapping_ahead_fails(
@@ -110,7 +149,7 @@ async def test_a_mapping_is_handed_once_and_only_to_the_instance_that_made_it() 
         calls.append((destination, event["n"]))
         return [f"p:{event['n']}"]
 
-    ahead = MappedAhead(lane_keys)
+    ahead = MappedAhead(lane_keys, DestinationPool.handed)
     pages = {2: [row(3), row(4)], 4: []}
 
     async def read(after_seq: int) -> list[Delivery]:
@@ -128,7 +167,7 @@ async def test_a_mapping_is_handed_once_and_only_to_the_instance_that_made_it() 
 
 
 async def test_mapping_ahead_stops_when_the_answers_are_in_or_at_the_limit() -> None:
-    ahead = MappedAhead(lambda destination, event: [f"p:{event['n']}"])
+    ahead = MappedAhead(lambda destination, event: [f"p:{event['n']}"], DestinationPool.handed)
     rows = [row(n) for n in range(1, 40)]
 
     async def read(after_seq: int) -> list[Delivery]:

@@ -26,15 +26,20 @@ from .records import Delivery
 AHEAD_PAGE = 100
 ROWS_PER_YIELD = 4
 
-Mapped = tuple[Any, list[str]]  # (the event as read, its lane keys)
+Mapped = tuple[Any, list[str]]  # (the event as handed to the destination, its lane keys)
 ReadRows = Callable[[int], Awaitable[list[Delivery]]]  # rows due after a seq
 
 
 class MappedAhead:
     """Per integration: rows mapped during the last round trip, for the next walk."""
 
-    def __init__(self, lane_keys: Callable[[Any, Any], list[str]]) -> None:
+    def __init__(
+        self,
+        lane_keys: Callable[[Any, Any], list[str]],
+        handed: Callable[[Any, Delivery], Any],
+    ) -> None:
         self._lane_keys = lane_keys
+        self._handed = handed  # what the destination is handed for a row (its text)
         self._ready: dict[str, tuple[Any, dict[int, Mapped]]] = {}
 
     async def map_while(
@@ -57,7 +62,8 @@ class MappedAhead:
                 if sending.done() or len(ready) >= limit:
                     return
                 if row.lane_keys is None:
-                    ready[row.id] = (row.event, self._lane_keys(destination, row.event))
+                    handed = self._handed(destination, row)
+                    ready[row.id] = (handed, self._lane_keys(destination, handed))
                 if position % ROWS_PER_YIELD == ROWS_PER_YIELD - 1:
                     await asyncio.sleep(0)  # the answers waited for are read as they come
             if rows:

@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 
+from ..jsoncodec import loads
 from ..logging import redact_with
 from .configs import remember_secrets, secret_values
-from .records import Integration, Revision
+from .records import Delivery, Integration, Revision
 from .store_api import HostStore, PacerFactory
 
 TransportFactory = Callable[[], httpx.AsyncBaseTransport]
@@ -34,6 +35,15 @@ class DestinationPool:
         # Many processes on one database share each workspace's request budget through
         # it; a destination that takes `request_pacers` is handed the store's.
         self.request_pacers: PacerFactory | None = store.request_pacers()
+
+    @staticmethod
+    def handed(destination: Any, delivery: Delivery) -> Any:
+        """What a destination is handed for a delivery, to `lane_keys` and `deliver`: the
+        stored JSON text, for one that reads JSON text itself (`reads_json_text`: it
+        decodes the event once, in its mapper); the decoded event, for any other."""
+        if getattr(destination, "reads_json_text", False) is True:
+            return delivery.source
+        return delivery.event
 
     def lane_keys(self, destination: Any, event: Any) -> list[str]:
         """The identifiers an event touches (SPEC 4.1); a destination that cannot say
@@ -128,7 +138,13 @@ def plain(value: Any) -> dict[str, Any]:
 
 
 def canonical_lane_keys(event: Any) -> list[str]:
-    """userId, anonymousId, previousId and emails of a canonical event, as lane keys."""
+    """userId, anonymousId, previousId and emails of a canonical event (or of its JSON
+    text), as lane keys."""
+    if isinstance(event, str):
+        try:
+            event = loads(event)[0]
+        except (ValueError, RecursionError):
+            return []
     if not isinstance(event, dict):
         return []
     keys: list[str] = []

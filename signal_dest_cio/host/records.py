@@ -37,12 +37,19 @@ class Revision:
     created_at: float
 
 
+_UNREAD = object()
+
+
 @dataclass(slots=True)
 class Delivery:
     id: int
     integration_id: str
     message_id: str
-    event: Any
+    # The stored event as the store holds it, its JSON text (or a value, built in code):
+    # `event` decodes it on first use. A walk reads rows it never looks into (mapped
+    # ahead, or read again behind a full batch), and a destination that reads JSON text
+    # itself is handed the text, so most rows are decoded once, by the mapper, or never.
+    source: Any
     status: str
     attempts: int
     queued_at: float
@@ -61,6 +68,15 @@ class Delivery:
     held_by_message_id: str | None = None
     retry_seconds: float = 0.0  # time spent waiting for its own retries (the age budget)
     leased_by: str | None = None  # the worker that last claimed it (PostgreSQL; SPEC 11)
+    _event: Any = field(default=_UNREAD, init=False, repr=False, compare=False)
+
+    @property
+    def event(self) -> Any:
+        """The stored event, decoded (once)."""
+        if self._event is _UNREAD:
+            source = self.source
+            self._event = loads(source)[0] if isinstance(source, str) else source
+        return self._event
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +167,7 @@ def _delivery(
 ) -> Delivery:  # fmt: skip
     # Positional: a walk builds a thousand a round, and 22 keywords cost ~2 us more each.
     return Delivery(
-        id_, integration_id, message_id, loads(body)[0], status, attempts, queued_at,
+        id_, integration_id, message_id, body, status, attempts, queued_at,
         next_attempt_at, created_at, updated_at, _loads(outcome), _loads(requests),
         response_status, revision, _loads(history) or [], bool(test), seq, _loads(lane_keys),
         held_by, held_by_message_id, retry_seconds, leased_by,

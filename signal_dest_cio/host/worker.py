@@ -79,7 +79,7 @@ class DeliveryWorker:
         self.store = store
         self.leases = Leases(store, worker_id or new_worker_id(), lease_seconds)
         self.pool = pool
-        self.ahead = MappedAhead(pool.lane_keys)
+        self.ahead = MappedAhead(pool.lane_keys, pool.handed)
         self.policy = policy or RetryPolicy()
         self.clock = clock or SystemClock()
         self.batch_size = batch_size
@@ -195,7 +195,9 @@ class DeliveryWorker:
         """The round's outcomes; while its requests are out, the rows after it are mapped
         (first those the walk read and did not need, then further ones)."""
         sending = asyncio.ensure_future(
-            self.leases.guard(lease, _deliver(destination, [d.event for d in due]))
+            self.leases.guard(
+                lease, _deliver(destination, [self.pool.handed(destination, d) for d in due])
+            )
         )
         now = self.clock.now()
 
@@ -289,9 +291,11 @@ class DeliveryWorker:
                 if row.lane_keys is None:
                     found = early.get(row.id)
                     if found is None:
-                        row.lane_keys = self.pool.lane_keys(destination, row.event)
-                    else:  # mapped while the last round's requests were out
-                        row.event, row.lane_keys = found
+                        handed = self.pool.handed(destination, row)
+                        row.lane_keys = self.pool.lane_keys(destination, handed)
+                    else:  # mapped while the last round's requests were out: the very
+                        # object mapped is the one handed on (its mapping is kept by it)
+                        row.source, row.lane_keys = found
                     touched[row.id] = row
                 if row.next_attempt_at > now:
                     head = row.held_by or row.id
