@@ -19,5 +19,7 @@ def signal_destinations() -> list[Any]:  # type: ignore[empty-body]
 
     Each class has `key`, `config_model`, `catalog_entry()`, `config_schema()`,
     and instances (built from a config) have `check()`, `preview(event)` and
-    async `deliver(events) -> outcomes`, one per event in input order.
+    async `deliver(events) -> outcomes`, one per event in input order. A host hands
+    each event decoded (a dict), or as its JSON text to a class with
+    `reads_json_text = True`; `lane_keys(event)`, where present, gets the same.
     """

@@ -40,26 +40,24 @@ from typing import Any, TypeVar
 
 import structlog
 
-from ..lanes import LaneBarrier
 from .ahead import AHEAD_PAGE, MappedAhead
 from .backoff import Clock, RetryPolicy, SystemClock
 from .leasing import DEFAULT_LEASE_SECONDS, Leases, new_worker_id
 from .pool import DestinationPool, outcome_dict, preview_requests
 from .records import Delivery, Integration
-from .settle import hold, settle
+from .settle import settle
 from .store_api import HostStore, Lease, LeaseLost
+from .walk import walk
 from .worker_process import WorkerProcess
 
 DEFAULT_BATCH_SIZE = 100
 SWITCH_INTERVAL_SECONDS = 0.0005
-CLAIM_PAGE = 100
 DEFAULT_POLL_SECONDS = 1.0
 STORE_THREADS = 16
 
 _log = structlog.get_logger("signal_dest_cio.host", component="worker")
 
 T = TypeVar("T")
-Hold = tuple[int, str, float]  # (delivery id, message id, next try) of a lane's head
 
 
 class DeliveryWorker:
@@ -230,7 +228,16 @@ class DeliveryWorker:
     ) -> tuple[list[Delivery], list[Delivery], list[Delivery]]:
         """The walk, what it changed written back, and what it chose marked as claimed;
         and the rows it read after the batch was full (not looked at)."""
-        due, touched, unwalked = self._claim(integration_id, destination)
+        due, touched, unwalked = walk(
+            self.store,
+            self.pool,
+            integration_id,
+            destination,
+            now=self.clock.now(),
+            batch_size=self.batch_size,
+            early=self.ahead.take(integration_id, destination),
+            owner=self.leases.owner,
+        )
         if touched:
             self.store.save_deliveries(touched, self.clock.now(), lease=lease)
         if due:
@@ -259,58 +266,6 @@ class DeliveryWorker:
         if pause is not None and latest is not None and latest.revision == revision:
             # (a revision posted while this batch was out is left to prove itself)
             self.store.set_paused(integration_id, pause, now, lease=lease)
-
-    def _claim(
-        self, integration_id: str, destination: Any
-    ) -> tuple[list[Delivery], list[Delivery], list[Delivery]]:
-        """Up to `batch_size` due deliveries that no earlier unsettled one holds, in order;
-        the others this walk changed (held now, or their lane keys worked out); and the
-        rows read after the batch was full, not looked at."""
-        now = self.clock.now()
-        barrier: LaneBarrier[Hold] = LaneBarrier()
-        early = self.ahead.take(integration_id, destination)
-        send: list[Delivery] = []
-        touched: dict[int, Delivery] = {}
-        unwalked: list[Delivery] = []
-        after = 0
-        while len(send) < self.batch_size:
-            # Read in pages of at most CLAIM_PAGE rows: each read holds the store's lock,
-            # and ingestion should never wait behind a thousand rows being fetched.
-            page = self.store.due_deliveries(
-                integration_id, now, min(self.batch_size, CLAIM_PAGE), after
-            )
-            if not page:
-                break
-            waiting = self.store.waiting_deliveries(integration_id, now, after, page[-1].seq)
-            after = page[-1].seq
-            rows = sorted([*page, *waiting], key=lambda d: d.seq)
-            for position, row in enumerate(rows):
-                if len(send) >= self.batch_size:
-                    unwalked = rows[position:]
-                    break
-                if row.lane_keys is None:
-                    found = early.get(row.id)
-                    if found is None:
-                        handed = self.pool.handed(destination, row)
-                        row.lane_keys = self.pool.lane_keys(destination, handed)
-                    else:  # mapped while the last round's requests were out: the very
-                        # object mapped is the one handed on (its mapping is kept by it)
-                        row.source, row.lane_keys = found
-                    touched[row.id] = row
-                if row.next_attempt_at > now:
-                    head = row.held_by or row.id
-                    head_message = row.held_by_message_id or row.message_id
-                    barrier.block(row.lane_keys, (head, head_message, row.next_attempt_at))
-                    continue
-                holder = barrier.admit(row.lane_keys)
-                if holder is None:
-                    _note_takeover(row, self.leases.owner, now)
-                    send.append(row)
-                    touched.pop(row.id, None)  # saved when it is settled
-                else:
-                    hold(row, holder, now)
-                    touched[row.id] = row
-        return send, list(touched.values()), unwalked
 
     # -- in the background: a thread, a loop, a task per integration ---------------------
 
@@ -433,23 +388,6 @@ async def _off_loop(function: Callable[..., T], *args: Any) -> T:
     except asyncio.CancelledError:
         await asyncio.wait([future])
         raise
-
-
-def _note_takeover(row: Delivery, owner: str, now: float) -> None:
-    """A delivery another worker claimed and never settled: that worker stopped (or lost
-    its lease) with it in flight. It is sent again, with the same dedup id; say so."""
-    if row.leased_by is None or row.leased_by == owner:
-        return
-    row.history.append(
-        {
-            "at": now,
-            "kind": "reclaimed",
-            "code": "lease_expired",
-            "leased_by": row.leased_by,
-            "message": f"worker {row.leased_by} stopped before this event settled; sent again",
-        }
-    )
-    row.leased_by = owner
 
 
 async def _idle(wake: asyncio.Event, seconds: float) -> None:
