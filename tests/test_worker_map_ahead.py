@@ -137,6 +137,25 @@ async def test_the_round_goes_on_when_mapping_ahead_fails(
     assert statuses == {"delivered": 150}
 
 
+@pytest.mark.usefixtures("store_backend")
+async def test_an_integration_that_stops_keeps_nothing_mapped_ahead() -> None:
+    """A paused (or disabled, or removed) integration's rows mapped ahead are let go:
+    nothing of it stays in the worker's memory while it is stopped."""
+    async with running_host(SlowCustomerIo().transport) as host:
+        integration = await host.install(verify=False)
+        worker, destination = host.worker, object()
+        never: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        async def read(after_seq: int) -> list[Delivery]:
+            return []
+
+        await worker.ahead.map_while(integration["id"], destination, [row(1)], 0, read, never, 9)
+        reason = {"code": "paused_by_test", "message": "", "at": 1.0}
+        host.host.store.set_paused(integration["id"], reason, 1.0)
+        await asyncio.wait_for(worker._run_integration(integration["id"]), 5)
+        assert worker.ahead.take(integration["id"], destination) == {}
+
+
 def row(number: int, lane_keys: list[str] | None = None) -> Delivery:
     return Delivery(number, "int_1", f"m{number}", {"n": number}, "pending", 0, 1.0, 1.0,
                     1.0, 1.0, seq=number, lane_keys=lane_keys)  # fmt: skip

@@ -348,6 +348,7 @@ class DeliveryWorker:
                     del self._tasks[integration_id]
                     if integration_id not in active:  # paused, disabled or removed
                         await _off_loop(self.leases.release, integration_id)
+                        self.ahead.forget(integration_id)
             for integration_id in active - set(self._tasks):
                 self._tasks[integration_id] = asyncio.create_task(
                     self._run_integration(integration_id), name=f"deliver-{integration_id}"
@@ -361,6 +362,7 @@ class DeliveryWorker:
             integration = self.store.get_integration(integration_id)
             if integration is None or not integration.enabled or integration.paused:
                 self.leases.release(integration_id)
+                self.ahead.forget(integration_id)  # (its rows mapped ahead are let go)
                 return  # the supervisor starts it again when it is active
             try:
                 tried = await self._round(integration)
