@@ -50,6 +50,12 @@ _LONG_DIGITS = b"0" * 19  # 19 digits can pass -2**63; 20 can pass 2**64 - 1
 _BEFORE_A_NUMBER = frozenset(b":,[ \t\n\r-")
 
 
+# Byte searches here are `find` (or an integer needle, which is `memchr`), never `bytes
+# in bytes`: on this CPython (3.11) `in` with a bytes needle costs ~0.2 us even on a
+# two-byte haystack (it tries the needle as an integer first), against ~0.1 for `find`
+# and ~0.03 for an integer; every event's encodings are searched seven times or so.
+
+
 def dumps(value: Any, allow_nan: bool = True) -> bytes:
     """`json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()`, faster.
 
@@ -59,8 +65,8 @@ def dumps(value: Any, allow_nan: bool = True) -> bytes:
     encoded = _orjson_faithful(value)
     if (
         encoded is not None
-        and b"0.0000" not in encoded
-        and (b"e-" not in encoded or _SHORT_EXPONENT(encoded) is None)
+        and encoded.find(b"0.0000") == -1
+        and (encoded.find(b"e-") == -1 or _SHORT_EXPONENT(encoded) is None)
     ):
         return encoded
     return (_LENIENT if allow_nan else _STRICT).encode(value).encode()
@@ -81,7 +87,7 @@ def _orjson_faithful(value: Any) -> bytes | None:
         encoded = orjson.dumps(value, option=_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: let the standard library decide
         return None
-    if b"null" in encoded and _may_hold_non_finite(value):
+    if encoded.find(b"null") != -1 and _may_hold_non_finite(value):
         return None
     return encoded
 
@@ -96,7 +102,7 @@ def _may_hold_non_finite(value: Any) -> bool:
         written = marshal.dumps(value)
     except ValueError:
         return True
-    if b"\x7f" not in written and b"\xff" not in written:
+    if 0x7F not in written and 0xFF not in written:
         return False
     return _NON_FINITE(written) is not None
 

@@ -98,7 +98,7 @@ def encoding_problem(value: Any) -> Problem | None:
     except ValueError:
         return exact_problem(value)
     # `in` first: a plain byte search is a fraction of the cost of the pattern's.
-    if b"\xed" not in written or _SURROGATE_BYTES(written) is None:
+    if 0xED not in written or _SURROGATE_BYTES(written) is None:
         return None
     return exact_problem(value)
 
