@@ -15,6 +15,9 @@ _MAX_TIME_MS = 2**48 - 1
 # Every pair of Crockford characters, so one lookup turns 10 bits into two characters.
 # Every event gets an id, and encoding it a character at a time showed in profiles.
 _PAIRS = [first + second for first in _CROCKFORD for second in _CROCKFORD]
+# A copy of an empty 10-byte BLAKE2b, updated, is the same hash as a new one, and skips
+# the constructor's keyword parsing (~0.2 us of an event's ~0.6 in hashing).
+_EMPTY_DIGEST = hashlib.blake2b(digest_size=10)
 
 
 def _ulid(time_ms: int, randomness: bytes) -> str:
@@ -46,5 +49,6 @@ def dedup_id(message_id: str | None, time_ms: int | None) -> str:
         return _ulid(time.time_ns() // 1_000_000, os.urandom(10))
     if is_ulid(message_id):
         return message_id.upper()
-    digest = hashlib.blake2b(message_id.encode("utf-8"), digest_size=10).digest()
-    return _ulid(time_ms or 0, digest)
+    hashed = _EMPTY_DIGEST.copy()
+    hashed.update(message_id.encode("utf-8"))
+    return _ulid(time_ms or 0, hashed.digest())
