@@ -4,14 +4,18 @@ Mapping 1,000 events makes some 100,000 containers that all live until the call
 returns, so the collector, triggered by allocation counts, walks them (and the whole
 heap, on a full collection) over and over without finding anything to free: about a
 tenth of `deliver()`'s CPU. Reference counting still frees everything as usual; only
-the search for cycles waits until the synchronous stretch is over.
+the search for cycles waits: until the synchronous stretch is over (`collector_paused`),
+or until a whole call is (`paused_during`, around `deliver()`).
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -24,5 +28,23 @@ def collector_paused() -> Iterator[None]:
     gc.disable()
     try:
         yield
+    finally:
+        gc.enable()
+
+
+async def paused_during(call: Awaitable[T]) -> T:
+    """`await call` with no cyclic collection until it is over, its awaits included.
+
+    The collector comes back once the call has returned, when every object only it held
+    (the mapped events, their operations, the packed batches) is already freed: its
+    next collection walks what the call returned, not all it made. Paused only for the
+    call, and back on before what comes after it runs (as `collector_paused`, it leaves
+    a collector that was already off alone). Tasks that run during the call's awaits
+    run with it off too; what they leave in cycles waits for the call's end."""
+    if not gc.isenabled():
+        return await call
+    gc.disable()
+    try:
+        return await call
     finally:
         gc.enable()

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from .app_api import AppClient, AppResult, IdType, TransactionalEmail
 from .check import CheckReport, check_connection
 from .client import TrackClient
-from .collector import collector_paused
+from .collector import collector_paused, paused_during
 from .config import CustomerIoConfig, config_schema
 from .lanes import lane_keys
 from .logging import REDACTED, get_logger, redact_with, register_secret, scrub
@@ -260,6 +260,12 @@ class CustomerIoDestination:
 
     async def deliver(self, events: Sequence[Any]) -> list[Outcome]:
         """Map and send events; one outcome per input event, in input order."""
+        # Without the collector until the call is over (`paused_during`): it would walk the
+        # call's live objects ~4 times a call (at each pause's end and during the send)
+        # and free nothing, ~3 % of deliver()'s CPU.
+        return await paused_during(self._deliver(events))
+
+    async def _deliver(self, events: Sequence[Any]) -> list[Outcome]:
         outcomes: list[Outcome | None] = []
         ready: list[Mapped] = []
         positions: list[int] = []
