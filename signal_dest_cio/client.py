@@ -27,7 +27,6 @@ import httpx
 from .app_api import AppClient
 from .batcher import UNSETTLED, Batcher, Submission
 from .batches import MAX_BATCH_BYTES, MAX_ITEM_BYTES, Item, extra_bytes
-from .collector import collector_paused
 from .config import CustomerIoConfig
 from .lanes import lane_groups, lane_keys
 from .operations import Mapped, Operation
@@ -108,9 +107,7 @@ class TrackClient:
 
     async def send(self, events: Sequence[Mapped]) -> list[Outcome]:
         """Deliver mapped events; one outcome per event, in input order."""
-        with collector_paused():
-            delivery = _Delivery(self, events)
-        return await delivery.run()
+        return await _Delivery(self, events).run()
 
     async def post(self, method: str, path: str, content: bytes | None) -> httpx.Response:
         """One request, built whole and sent through the transport; its body read."""
@@ -193,8 +190,7 @@ class _Delivery:
         self.batcher = Batcher(self)
 
     async def run(self) -> list[Outcome]:
-        with collector_paused():
-            steps, simple, queue = self._plan()
+        steps, simple, queue = self._plan()
         workers = min(len(queue), MAX_CONCURRENT_REQUESTS)
         self.batcher.runnable = workers
         try:
@@ -208,8 +204,7 @@ class _Delivery:
             stopped_by = self._record(lane_steps, submission.outcomes)
             if stopped_by is not None:
                 await self._hold(indexes, stopped_by)
-        with collector_paused():
-            return self._outcomes(steps)
+        return self._outcomes(steps)
 
     def _plan(self) -> tuple[dict[int, list[_Step]], list[_Simple], deque[list[int]]]:
         """Each event's steps; the lanes that simply join the first batch; the rest, queued

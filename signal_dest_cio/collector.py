@@ -4,8 +4,8 @@ Mapping 1,000 events makes some 100,000 containers that all live until the call
 returns, so the collector, triggered by allocation counts, walks them (and the whole
 heap, on a full collection) over and over without finding anything to free: about a
 tenth of `deliver()`'s CPU. Reference counting still frees everything as usual; only
-the search for cycles waits: until the synchronous stretch is over (`collector_paused`),
-or until a whole call is (`paused_during`, around `deliver()`).
+the search for cycles waits until the whole call is over (`paused_during`, around
+`deliver()`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ T = TypeVar("T")
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """No cyclic collection inside the block (no await belongs in it). A collector that
-    was already off stays off: it is only turned back on when this turned it off."""
+    """No cyclic collection inside the block. A collector that was already off stays
+    off: it is only turned back on when this turned it off. An await inside the block
+    pauses it for whatever runs meanwhile too (`paused_during` does so on purpose)."""
     if not gc.isenabled():
         yield
         return
@@ -37,14 +38,7 @@ async def paused_during(call: Awaitable[T]) -> T:
 
     The collector comes back once the call has returned, when every object only it held
     (the mapped events, their operations, the packed batches) is already freed: its
-    next collection walks what the call returned, not all it made. Paused only for the
-    call, and back on before what comes after it runs (as `collector_paused`, it leaves
-    a collector that was already off alone). Tasks that run during the call's awaits
-    run with it off too; what they leave in cycles waits for the call's end."""
-    if not gc.isenabled():
+    next collection walks what the call returned, not all it made. Tasks that run during
+    the call's awaits run with it off too; what they leave in cycles waits for its end."""
+    with collector_paused():
         return await call
-    gc.disable()
-    try:
-        return await call
-    finally:
-        gc.enable()
