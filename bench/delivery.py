@@ -8,6 +8,9 @@ c. this destination in v1 mode (one request per operation, 64 in flight over poo
    connections, whole lanes per worker);
 d. this destination in v2 mode (`/api/v2/batch`, up to 500 KB per request).
 e. this destination in pipelines mode (`/v1/batch` of the Data Pipelines API, 500 KB).
+f. v2 as d, with two `deliver()` calls in flight: the next 1,000 events are mapped
+   while the last call's batches are out (a person's later events still wait for
+   the earlier call: `client.py`, overlapping calls).
 
 Every client gets the same wall-clock budget per round and starts from the same
 first event; rounds rotate the order, so load from elsewhere on the machine is
@@ -24,6 +27,7 @@ import asyncio
 import json
 import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -39,6 +43,7 @@ from .local import LocalServer
 
 CHUNK = 1000  # events per deliver() call
 THREADS = 8
+IN_FLIGHT = 2  # deliver() calls out at once, for f
 
 
 # -- the official client, as its README shows ------------------------------------------
@@ -97,27 +102,36 @@ def official_threads(
 # -- this destination ------------------------------------------------------------------
 
 
+def _delivered(outcomes: list[Any]) -> int:
+    if any(outcome.kind != "delivered" for outcome in outcomes):
+        raise RuntimeError(f"not delivered: {outcomes[0]}")
+    return len(outcomes)
+
+
 async def _deliver_for(
-    config: CustomerIoConfig, lines: list[str], budget: float, chunk: int
+    config: CustomerIoConfig, lines: list[str], budget: float, chunk: int, in_flight: int = 1
 ) -> Timed:
+    """Calls of `chunk` events, `in_flight` of them out at once, until the budget is spent;
+    the clock stops when the last call has answered."""
     async with CustomerIoDestination(config) as destination:
         await destination.deliver(lines[:WARM_UP])
-        sent, start = 0, time.perf_counter()
+        sent, offset, start = 0, 0, time.perf_counter()
+        out: deque[asyncio.Future[Any]] = deque()
         while time.perf_counter() - start < budget:
-            offset = sent % len(lines)
-            events = lines[offset : offset + chunk]
-            outcomes = await destination.deliver(events)
-            if any(outcome.kind != "delivered" for outcome in outcomes):
-                raise RuntimeError(f"not delivered: {outcomes[0]}")
-            sent += len(events)
+            out.append(asyncio.ensure_future(destination.deliver(lines[offset : offset + chunk])))
+            offset = (offset + chunk) % len(lines)
+            if len(out) >= in_flight:
+                sent += _delivered(await out.popleft())
+        while out:
+            sent += _delivered(await out.popleft())
         seconds = time.perf_counter() - start
     return sent, seconds, sent + WARM_UP
 
 
-def destination_runner(api: str, chunk: int = CHUNK) -> Runner:
+def destination_runner(api: str, chunk: int = CHUNK, in_flight: int = 1) -> Runner:
     def run(server: LocalServer, latency_ms: float, lines: list[str], budget: float) -> Timed:
         config = destination_config(server.url(latency_ms), api)
-        return asyncio.run(_deliver_for(config, lines, budget, chunk))
+        return asyncio.run(_deliver_for(config, lines, budget, chunk, in_flight))
 
     return run
 
@@ -128,6 +142,7 @@ CLIENTS: dict[str, Runner] = {
     "c_destination_v1": destination_runner("v1"),
     "d_destination_v2": destination_runner("v2"),
     "e_destination_pipelines": destination_runner("pipelines"),
+    "f_destination_v2_2_in_flight": destination_runner("v2", in_flight=IN_FLIGHT),
 }
 
 
@@ -183,6 +198,9 @@ def measure(
         "c_over_a": ratio("c_destination_v1", "a_official", 2),
         "b_over_a": ratio("b_official_8_threads", "a_official"),
         "e_over_a": ratio("e_destination_pipelines", "a_official"),
+        "f_over_a": ratio("f_destination_v2_2_in_flight", "a_official"),
+        "f_over_b": ratio("f_destination_v2_2_in_flight", "b_official_8_threads"),
+        "f_over_d": ratio("f_destination_v2_2_in_flight", "d_destination_v2", 2),
         "e_over_d": round(
             statistics.median(
                 t / b

@@ -76,6 +76,7 @@ CLIENTS = (
     "c_destination_v1",
     "d_destination_v2",
     "e_destination_pipelines",
+    "f_destination_v2_2_in_flight",
 )
 
 
@@ -132,6 +133,12 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                 f"e/a {ratios.get('e_over_a')}x  "
                 f"e/d {ratios.get('e_over_d')}x",
             ))  # fmt: skip
+            if "f_over_a" in ratios:
+                rows.append((
+                    "     two calls in flight (f)",
+                    f"f/a {ratios['f_over_a']}x  f/b {ratios['f_over_b']}x  "
+                    f"f/d {ratios['f_over_d']}x",
+                ))  # fmt: skip
         peak = max(
             delivery[latency][name]["requests_per_event"] * delivery[latency][name]["events_per_s"]
             for latency in ("0ms", "30ms") if latency in delivery

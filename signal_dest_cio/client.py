@@ -93,6 +93,9 @@ class TrackClient:
         self._timeout = {"timeout": timeout.as_dict()}
         self.pacer = pacer_of(config, pacers)  # pacers: a host's, shared by its processes
         self.slots = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
+        # Lane key -> the latest send() call still in flight that touches it (SPEC 4.1
+        # across overlapping calls); a call takes its keys out as it finishes.
+        self.in_flight: dict[str, _Delivery] = {}
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -106,7 +109,9 @@ class TrackClient:
         return self._app
 
     async def send(self, events: Sequence[Mapped]) -> list[Outcome]:
-        """Deliver mapped events; one outcome per event, in input order."""
+        """Deliver mapped events; one outcome per event, in input order.
+
+        Overlapping calls keep order per identity as if made one after the other."""
         return await _Delivery(self, events).run()
 
     async def post(self, method: str, path: str, content: bytes | None) -> httpx.Response:
@@ -172,14 +177,26 @@ def _batchable_run(steps: list[_Step], start: int) -> list[_Step]:
 
 # A lane that joins the first batch whole: its events, their steps, its submission.
 _Simple = tuple[list[int], list[_Step], Submission]
+# A lane that shares identifiers with earlier calls in flight: its events, its keys, those calls.
+_Waiting = tuple[list[int], set[str], list["_Delivery"]]
 
 
 class _Delivery:
     """One send() call: its lanes, its results and its pause, apart from any other call."""
 
-    def __init__(self, client: TrackClient, events: Sequence[Mapped]) -> None:
+    def __init__(
+        self, client: TrackClient, events: Sequence[Mapped], *, ordered: bool = True
+    ) -> None:
         self.client = client
         self.events = events
+        # Across calls (`ordered`; a call's own later part is not): its lanes with their
+        # keys, and once it is over, each key of a lane that ended unsettled -> the
+        # message id it waits for.
+        self.ordered = ordered
+        self.lanes: list[list[int]] = []
+        self.keys: dict[int, tuple[str, ...]] = {}
+        self.unsettled: dict[str, str] = {}
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.results: list[list[Outcome]] = [[] for _ in events]
         self.sent: list[bool] = [False] * len(events)
         self.helper_warnings: list[list[str]] = [[] for _ in events]
@@ -190,7 +207,15 @@ class _Delivery:
         self.batcher = Batcher(self)
 
     async def run(self) -> list[Outcome]:
-        steps, simple, queue = self._plan()
+        try:
+            steps = await self._send_all()
+            return self._outcomes(steps)
+        finally:
+            self._finish_call()
+
+    async def _send_all(self) -> dict[int, list[_Step]]:
+        steps, simple, queue, waiting = self._plan()
+        later = asyncio.ensure_future(self._after_earlier(waiting)) if waiting else None
         workers = min(len(queue), MAX_CONCURRENT_REQUESTS)
         self.batcher.runnable = workers
         try:
@@ -198,17 +223,23 @@ class _Delivery:
             await asyncio.gather(*(self._work(queue, steps) for _ in range(workers)))
             while self.batcher.tasks:
                 await asyncio.gather(*list(self.batcher.tasks))
+            for indexes, lane_steps, submission in simple:
+                stopped_by = self._record(lane_steps, submission.outcomes)
+                if stopped_by is not None:
+                    await self._hold(indexes, stopped_by)
+            if later is not None:
+                await later
         finally:
             self.batcher.close()
-        for indexes, lane_steps, submission in simple:
-            stopped_by = self._record(lane_steps, submission.outcomes)
-            if stopped_by is not None:
-                await self._hold(indexes, stopped_by)
-        return self._outcomes(steps)
+            if later is not None:
+                later.cancel()
+        return steps
 
-    def _plan(self) -> tuple[dict[int, list[_Step]], list[_Simple], deque[list[int]]]:
+    def _plan(
+        self,
+    ) -> tuple[dict[int, list[_Step]], list[_Simple], deque[list[int]], list[_Waiting]]:
         """Each event's steps; the lanes that simply join the first batch; the rest, queued
-        longest first for the workers."""
+        longest first for the workers; the lanes that wait for earlier calls first."""
         route = self.client.route
         steps: dict[int, list[_Step]] = {}
         for index, mapped in enumerate(self.events):
@@ -222,14 +253,28 @@ class _Delivery:
                         message=f"the event cannot be encoded as JSON ({type(error).__name__})",
                     )
                 )
-        lanes = lane_groups([lane_keys(self.events[index]) for index in steps])
+        keys = [lane_keys(self.events[index]) for index in steps]
+        lanes = lane_groups(keys)
         order = list(steps)
+        in_flight = self.client.in_flight
         # A lane whose every item fits one batch needs no scheduling: it joins the first
         # flush as it is, and is settled from its batch's answer (most lanes are such).
         simple: list[_Simple] = []
         scheduled: list[list[int]] = []
+        waiting: list[_Waiting] = []
+        if self.ordered:
+            self.keys = dict(zip(order, keys, strict=True))
+        look_back = self.ordered and bool(in_flight)  # no earlier call out: nothing to wait for
         for lane in lanes:
             indexes = [order[i] for i in lane]
+            if self.ordered:
+                self.lanes.append(indexes)
+            if look_back:
+                lane_keyset = {key for i in lane for key in keys[i]}
+                earlier = {id(c): c for k in lane_keyset if (c := in_flight.get(k)) is not None}
+                if earlier:
+                    waiting.append((indexes, lane_keyset, list(earlier.values())))
+                    continue
             lane_steps = [step for index in indexes for step in steps[index]]
             items = [step.item for step in lane_steps if step.item is not None]
             if (
@@ -239,12 +284,80 @@ class _Delivery:
                 simple.append((indexes, lane_steps, Submission(items, None, size=size)))
             else:
                 scheduled.append(indexes)
+        if self.ordered:  # after the lookups: a call never waits for itself
+            for event_keys in keys:
+                for key in event_keys:
+                    in_flight[key] = self
         self.batcher.pending.extend(submission for _, _, submission in simple)
         # Workers take whole lanes, the longest first (they set how long the call takes),
         # so a lane never waits for a request slot behind hundreds of one-event lanes,
         # and each lane's requests still go one after the other.
         queue = deque(sorted(scheduled, key=lambda lane: -sum(len(steps[i]) for i in lane)))
-        return steps, simple, queue
+        return steps, simple, queue, waiting
+
+    async def _after_earlier(self, waiting: list[_Waiting]) -> None:
+        """The lanes that share identifiers with earlier calls: once those are over, each
+        goes, or is held behind what an earlier call left unsettled."""
+        await asyncio.wait({call.finished for _, _, calls in waiting for call in calls})
+        released: list[int] = []
+        for indexes, keys, calls in waiting:
+            blocker = next(
+                (call.unsettled[key] for call in calls for key in keys if key in call.unsettled),
+                None,
+            )
+            if blocker is None:
+                released.extend(indexes)
+                continue
+            for index in indexes:
+                self.results[index].append(_held(f"{blocker} (sent by an earlier call)"))
+        if not released:
+            return
+        if self.halted is not None:
+            refusal = await self.halted
+            for index in released:
+                self.results[index].append(refusal)
+            return
+        released.sort()
+        rest = _Delivery(self.client, [self.events[i] for i in released], ordered=False)
+        try:
+            await rest._send_all()
+        finally:
+            self.halted = self.halted or rest.halted
+            for position, index in enumerate(released):
+                self.results[index].extend(rest.results[position])
+                self.helper_warnings[index].extend(rest.helper_warnings[position])
+                self.sent[index] = self.sent[index] or rest.sent[position]
+
+    def _finish_call(self) -> None:
+        """The call is over: what it left unsettled, per key, for the calls that wait on
+        it (all its keys, if it was cut short); its keys out of the in-flight map."""
+        if not self.ordered:
+            return
+        in_flight, keys = self.client.in_flight, self.keys
+        for event_keys in keys.values():
+            for key in event_keys:
+                if in_flight.get(key) is self:
+                    del in_flight[key]
+        for indexes in self.lanes:
+            blocker = next(
+                (
+                    self.events[index].message_id or "an event of an earlier call"
+                    for index in indexes
+                    if self._left_unsettled(index)
+                ),
+                None,
+            )
+            if blocker is not None:
+                for index in indexes:
+                    self.unsettled.update(dict.fromkeys(keys[index], blocker))
+        self.finished.set_result(None)
+
+    def _left_unsettled(self, event: int) -> bool:
+        """Whether the event ended as something that holds its lane, or never got that far."""
+        results = self.results[event]
+        if not results:
+            return not self.sent[event]
+        return any(outcome.kind in UNSETTLED for outcome in results)
 
     def _outcomes(self, steps: dict[int, list[_Step]]) -> list[Outcome]:
         for index in steps:
@@ -329,14 +442,7 @@ class _Delivery:
             if self.halted is not None:
                 self.results[index].append(await self.halted)
                 continue
-            self.results[index].append(
-                Outcome(
-                    kind="retry",
-                    code="held",
-                    message=f"held behind {waits_for}, an earlier event of the same "
-                    "person that has not been delivered yet",
-                )
-            )
+            self.results[index].append(_held(waits_for))
 
     # -- one HTTP request -----------------------------------------------------------
 
@@ -415,6 +521,15 @@ def _request_headers(http: httpx.AsyncClient, auth: httpx.Auth) -> httpx.Headers
     if "Authorization" in probe.headers:
         headers["Authorization"] = probe.headers["Authorization"]
     return headers
+
+
+def _held(waits_for: str) -> Outcome:
+    return Outcome(
+        kind="retry",
+        code="held",
+        message=f"held behind {waits_for}, an earlier event of the same person that has "
+        "not been delivered yet",
+    )
 
 
 def _settled(outcome: Outcome) -> asyncio.Future[Outcome]:

@@ -11,26 +11,45 @@ the search for cycles waits until the whole call is over (`paused_during`, aroun
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
 
+# The blocks open that keep the collector off, once one of them turned it off: calls that
+# overlap (two deliver() calls on one loop) turn it back on when the last one ends, not
+# the first, which would let it walk the other call's live objects.
+_open = 0
+_count_lock = threading.Lock()
+
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """No cyclic collection inside the block. A collector that was already off stays
-    off: it is only turned back on when this turned it off. An await inside the block
-    pauses it for whatever runs meanwhile too (`paused_during` does so on purpose)."""
-    if not gc.isenabled():
+    off: it is only turned back on when these blocks turned it off, as the last one
+    open ends. An await inside the block pauses it for whatever runs meanwhile too
+    (`paused_during` does so on purpose)."""
+    global _open
+    with _count_lock:
+        if _open == 0 and not gc.isenabled():  # off by someone else: left to them
+            ours = False
+        else:
+            ours = True
+            if _open == 0:
+                gc.disable()
+            _open += 1
+    if not ours:
         yield
         return
-    gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        with _count_lock:
+            _open -= 1
+            if _open == 0:
+                gc.enable()
 
 
 async def paused_during(call: Awaitable[T]) -> T:

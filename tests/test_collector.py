@@ -37,6 +37,38 @@ def test_a_collector_that_was_off_stays_off() -> None:
         gc.enable()
 
 
+def test_overlapping_pauses_keep_it_off_until_the_last_one_ends() -> None:
+    """Two deliver() calls on one loop: the first to end must not turn the collector on
+    while the other is still mapping."""
+    first, second = collector_paused(), collector_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+
+
+async def test_overlapping_awaited_calls_run_with_the_collector_off_throughout() -> None:
+    """The call that turned it off ends first; the one still running keeps it off."""
+    seen: list[bool] = []
+    go_first, go_second = asyncio.Event(), asyncio.Event()
+
+    async def call(go: asyncio.Event) -> None:
+        await go.wait()
+        seen.append(gc.isenabled())
+
+    first = asyncio.ensure_future(paused_during(call(go_first)))
+    second = asyncio.ensure_future(paused_during(call(go_second)))
+    await asyncio.sleep(0)
+    go_first.set()
+    await first
+    assert not gc.isenabled()  # the second call is still out
+    go_second.set()
+    await second
+    assert seen == [False, False] and gc.isenabled()
+
+
 def _event(i: int) -> str:
     return json.dumps(
         {"type": "track", "event": "Signed Up", "userId": f"user-{i % 50}",
