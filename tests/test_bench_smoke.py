@@ -17,7 +17,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = ("results.json", "results.png")
-CLIENTS = ("a_official", "b_official_8_threads", "c_destination_v1", "d_destination_v2")
+CLIENTS = ("a_official", "b_official_8_threads", "c_destination_v1", "d_destination_v2",
+           "e_destination_pipelines", "f_destination_v2_2_in_flight")  # fmt: skip
 
 
 def _positive(value: Any) -> bool:
