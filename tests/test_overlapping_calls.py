@@ -74,17 +74,19 @@ async def _overlap(
     return one, two
 
 
+def _u1_then_u1_and_u2() -> tuple[list[Any], list[Any], str]:
+    """u1 in the earlier call; u1 again (plan "pro") and u2 in the later one."""
+    first = [identify("m1", "u1", plan="free", marker=MARK)]
+    second = [identify("m2", "u1", plan="pro"), identify("m3", "u2", plan="x")]
+    return first, second, '"u2"'
+
+
 async def test_v2_a_later_call_sends_a_persons_event_only_after_the_earlier_call_is_answered(
 ) -> None:  # fmt: skip
     state = new_state()
     gate = Gate(state)
     async with destination(gate, "v2") as dest:
-        one, two = await _overlap(
-            dest, gate,
-            [identify("m1", "u1", plan="free", marker=MARK)],
-            [identify("m2", "u1", plan="pro", marker="second"), identify("m3", "u2", plan="x")],
-            free='"u2"',
-        )  # fmt: skip
+        one, two = await _overlap(dest, gate, *_u1_then_u1_and_u2())
         await asyncio.sleep(0.05)
         assert not gate.saw('"pro"')  # u1's later event waits for the earlier call
         gate.opened.set()
@@ -154,12 +156,7 @@ async def test_a_cancelled_earlier_call_holds_what_overlaps_it() -> None:
     state = new_state()
     gate = Gate(state)
     async with destination(gate, "v2") as dest:
-        one, two = await _overlap(
-            dest, gate,
-            [identify("m1", "u1", plan="free", marker=MARK)],
-            [identify("m2", "u1", plan="pro"), identify("m3", "u2", plan="x")],
-            free='"u2"',
-        )  # fmt: skip
+        one, two = await _overlap(dest, gate, *_u1_then_u1_and_u2())
         one.cancel()
         second = await two
         # The cut-short call's person is clear again for a later call.
