@@ -4,6 +4,7 @@ keeping each lane in order under any pattern of failures."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import json
 from collections.abc import Iterable
@@ -220,3 +221,76 @@ def test_no_request_of_a_lane_is_sent_while_an_earlier_one_is_unsettled(
             stopped.add(lane)  # type: ignore[arg-type]
         if outcome.code == "held":
             assert outcome.message.startswith("held behind m")
+
+
+# -- overlapping deliver() calls: the later one waits for, or is held behind, the earlier ---
+
+CALL: contextvars.ContextVar[int] = contextvars.ContextVar("call", default=0)
+
+
+class CallWatch(LaneWatch):
+    """LaneWatch's failures, and a log of each request: which call sent it (the context
+    its task was made in), whom it names, when it went out and when it was answered."""
+
+    def __init__(self, plan: list[str]) -> None:
+        super().__init__({}, plan)
+        self.clock = itertools.count()
+        self.log: list[tuple[int, set[str], int, int]] = []
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        sent = next(self.clock)
+        try:
+            return await super().handle(request)
+        finally:
+            self.log.append((CALL.get(), set(request_people(request)), sent, next(self.clock)))
+
+
+def _people(events: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, int]:
+    return lanes_by_person(events, cfg)
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=event_lists(), plan=answers, cut=st.integers(0, 24))
+def test_a_later_overlapping_call_never_overtakes_nor_follows_a_failure_of_the_earlier(
+    api: str, events: list[dict[str, Any]], plan: list[str], cut: int
+) -> None:
+    first, second = events[:cut], events[cut:]
+    cfg = config(api)
+    watch = CallWatch(plan)
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        transport = httpx.MockTransport(watch.handle)
+        async with CustomerIoDestination(cfg, transport=transport) as destination:
+
+            async def call(number: int, batch: list[dict[str, Any]]) -> list[Any]:
+                CALL.set(number)
+                return await destination.deliver(batch)
+
+            one = asyncio.ensure_future(call(1, first))
+            await asyncio.sleep(0)  # the first call maps and sends before the second starts
+            two = asyncio.ensure_future(call(2, second))
+            return await one, await two
+
+    outcomes_one, outcomes_two = asyncio.run(run())
+    assert len(outcomes_one) == len(first) and len(outcomes_two) == len(second)
+    lanes_one, lanes_two = _people(first, cfg), _people(second, cfg)
+    # Who the first call's unsettled lanes touch: the second call's lanes with any of them
+    # are held whole.
+    stopped_one = {
+        lanes_one[str(event["userId"])]
+        for event, outcome in zip(first, outcomes_one, strict=True)
+        if outcome.kind in ("retry", "config_error")
+    }
+    unsettled = {person for person, lane in lanes_one.items() if lane in stopped_one}
+    held_two = {lanes_two[p] for p in unsettled if p in lanes_two}
+    last_answer_one = max((answered for c, _, _, answered in watch.log if c == 1), default=-1)
+    for number, people, sent, _ in watch.log:
+        if number != 2 or not people & set(lanes_one):
+            continue
+        assert sent > last_answer_one, f"call 2 sent to {people} before call 1 was over"
+        assert not {lanes_two.get(p) for p in people} & held_two, f"{people} after a failure"
+    for event, outcome in zip(second, outcomes_two, strict=True):
+        refused_unsent = outcome.kind == "rejected" and outcome.status is None
+        if lanes_two.get(str(event["userId"])) in held_two and not refused_unsent:
+            assert outcome.kind in ("retry", "config_error"), (event, outcome)
