@@ -201,15 +201,7 @@ def measure(
         "f_over_a": ratio("f_destination_v2_2_in_flight", "a_official"),
         "f_over_b": ratio("f_destination_v2_2_in_flight", "b_official_8_threads"),
         "f_over_d": ratio("f_destination_v2_2_in_flight", "d_destination_v2", 2),
-        "e_over_d": round(
-            statistics.median(
-                t / b
-                for t, b in zip(
-                    rate["e_destination_pipelines"], rate["d_destination_v2"], strict=True
-                )
-            ),
-            2,
-        ),
+        "e_over_d": ratio("e_destination_pipelines", "d_destination_v2", 2),
     }
     return result
 

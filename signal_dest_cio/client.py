@@ -19,7 +19,7 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from urllib.request import getproxies
 
 import httpx
@@ -189,13 +189,11 @@ class _Delivery:
     ) -> None:
         self.client = client
         self.events = events
-        # Across calls (`ordered`; a call's own later part is not): its lanes with their
-        # keys, and once it is over, each key of a lane that ended unsettled -> the
-        # message id it waits for.
+        # Across calls (`ordered`; a call's own later part is not): its lanes and each
+        # event's keys, from which `unsettled` is worked out once the call is over.
         self.ordered = ordered
         self.lanes: list[list[int]] = []
         self.keys: dict[int, tuple[str, ...]] = {}
-        self.unsettled: dict[str, str] = {}
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.results: list[list[Outcome]] = [[] for _ in events]
         self.sent: list[bool] = [False] * len(events)
@@ -329,19 +327,27 @@ class _Delivery:
                 self.sent[index] = self.sent[index] or rest.sent[position]
 
     def _finish_call(self) -> None:
-        """The call is over: what it left unsettled, per key, for the calls that wait on
-        it (all its keys, if it was cut short); its keys out of the in-flight map."""
+        """The call is over: its keys out of the in-flight map, and the calls that wait
+        on it woken (they read `unsettled`)."""
         if not self.ordered:
             return
-        in_flight, keys = self.client.in_flight, self.keys
-        for event_keys in keys.values():
+        in_flight = self.client.in_flight
+        for event_keys in self.keys.values():
             for key in event_keys:
                 if in_flight.get(key) is self:
                     del in_flight[key]
+        self.finished.set_result(None)
+
+    @cached_property
+    def unsettled(self) -> dict[str, str]:
+        """Once the call is over: each key of a lane it left unsettled (all its keys, if it
+        was cut short) -> the message id that lane waits for. Worked out only when a later
+        call asks, so calls that nothing overlaps never pay for it."""
+        unsettled: dict[str, str] = {}
         for indexes in self.lanes:
             blocker = next(
                 (
-                    self.events[index].message_id or "an event of an earlier call"
+                    self.events[index].message_id or "an event with no message id"
                     for index in indexes
                     if self._left_unsettled(index)
                 ),
@@ -349,8 +355,8 @@ class _Delivery:
             )
             if blocker is not None:
                 for index in indexes:
-                    self.unsettled.update(dict.fromkeys(keys[index], blocker))
-        self.finished.set_result(None)
+                    unsettled.update(dict.fromkeys(self.keys[index], blocker))
+        return unsettled
 
     def _left_unsettled(self, event: int) -> bool:
         """Whether the event ended as something that holds its lane, or never got that far."""

@@ -33,10 +33,8 @@ def collector_paused() -> Iterator[None]:
     (`paused_during` does so on purpose)."""
     global _open
     with _count_lock:
-        if _open == 0 and not gc.isenabled():  # off by someone else: left to them
-            ours = False
-        else:
-            ours = True
+        ours = _open > 0 or gc.isenabled()  # else off by someone else: left to them
+        if ours:
             if _open == 0:
                 gc.disable()
             _open += 1
