@@ -303,8 +303,13 @@ def map_event(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
     return map_parsed(event, config)
 
 
-def map_parsed(event: Event, config: CustomerIoConfig) -> Mapped | Refused:
-    """`map_event` of an event `parse_event` returned (its text already checked)."""
+def map_parsed(
+    event: Event, config: CustomerIoConfig, *, checking: bool = False
+) -> Mapped | Refused:
+    """`map_event` of an event `parse_event` returned (its text already checked).
+
+    `checking`: the operations are wanted only for what they decide (who, when, whether),
+    not to be sent, so their values keep their dates as given (`MappingContext`)."""
     consent = event.context.consent
     if config.respect_consent and consent and consent_denied(consent, config.consent_category):
         return Refused(
@@ -316,7 +321,7 @@ def map_parsed(event: Event, config: CustomerIoConfig) -> Mapped | Refused:
         )
     ctx: MappingContext | None = None
     try:
-        ctx = MappingContext(event, config)
+        ctx = MappingContext(event, config, checking=checking)
         operations = _MAPPERS[event.type](ctx, event)
         check_item_sizes(operations)
     except Refusal as refusal:

@@ -70,7 +70,11 @@ def _may_be_unfit(value: str) -> bool:
 class MappingContext:
     """What one mapping call knows: the event, its time, its dedup id and its warnings."""
 
-    def __init__(self, event: Event, config: CustomerIoConfig) -> None:
+    def __init__(self, event: Event, config: CustomerIoConfig, *, checking: bool = False) -> None:
+        # `checking`: only whether the event can be sent is wanted (Pipelines mode sends
+        # the event's own values), so dates are not converted. Converting only ever
+        # shortens a value's JSON, so it never makes a check fail that passed without it.
+        self.convert_dates = config.convert_timestamps and not checking
         time_ms = self._begin(event, config)
         self.event_id = dedup_id(event.message_id, time_ms)
         # A group's traits are the object's: its `traits.email` is never the person.
@@ -128,7 +132,7 @@ class MappingContext:
             # Converting dates walks every value in Python, which costs more than encoding
             # in C. A date string shows in the JSON as a quote, four digits and `-`, so the
             # walk (and a second encoding) happens only when the encoding has one.
-            if self.config.convert_timestamps and may_hold_date(encoded):
+            if self.convert_dates and may_hold_date(encoded):
                 converted = convert_iso_dates(values)
                 if converted is not values:  # (none of those strings was a date: unchanged)
                     values, encoded = converted, dumps(converted, allow_nan=False)
@@ -148,7 +152,7 @@ class MappingContext:
 
     def attributes(self, values: dict[str, Any], where: str) -> dict[str, Any]:
         """Person/object/device attributes: timestamps converted, oversized ones dropped."""
-        if self.config.convert_timestamps:
+        if self.convert_dates:
             values = convert_iso_dates(values)
         kept: dict[str, Any] = {}
         for name, value in values.items():

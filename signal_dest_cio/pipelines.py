@@ -1,7 +1,7 @@
 """Pure: canonical events -> Data Pipelines API calls (SPEC 8), Segment-spec bodies.
 
 Every rule of sections 3 and 3.1 that decides whether an event can be sent at all
-(identifiers, consent, text, lengths) is the Track mapper's: `map_event` is run
+(identifiers, consent, text, lengths) is the Track mapper's: `map_parsed` is run
 first and its refusal is this mode's refusal. What is sent is the event itself,
 Segment-shaped: `type`, `userId` (the resolved person) and/or `anonymousId`,
 `messageId`, `timestamp` (ISO-8601 UTC), `context`, and per type `traits`,
@@ -32,13 +32,15 @@ def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
     event = parse_event(raw)
     if isinstance(event, InvalidEvent):
         return Refused("rejected", event.code, event.message, event.field, event.message_id)
-    checked = map_parsed(event, config)
+    # The Track mapper decides who, when and whether; its values are not sent here, so
+    # their dates are left unconverted. Converting only shortens a value's JSON, so a
+    # refusal without it may not be one with it: then the mapping is made in full.
+    checked = map_parsed(event, config, checking=True)
     if isinstance(checked, Refused):
-        return checked
-    person = next((op.person for op in checked.operations if op.person is not None), None)
-    anonymous = next((op.anonymous_id for op in checked.operations if op.anonymous_id), None)
-    when = next((op.timestamp for op in checked.operations if op.timestamp is not None), None)
-    dedup = next((op.event_id for op in checked.operations if op.event_id), None)
+        checked = map_parsed(event, config)
+        if isinstance(checked, Refused):
+            return checked
+    person, anonymous, when, dedup = _decided(checked.operations)
     if person is None and anonymous is None and event.type != "alias":
         # (a delivery metric names no person in the Track API; every Pipelines call must)
         return Refused(
@@ -75,6 +77,27 @@ def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
                 tuple(warnings),
             )
     return Mapped(event.message_id, tuple(calls), tuple(warnings))
+
+
+def _decided(
+    operations: tuple[Operation, ...],
+) -> tuple[Person | None, str | None, int | None, str | None]:
+    """The first person, anonymous id, time and dedup id the operations name (one pass:
+    every event goes through here)."""
+    person: Person | None = None
+    anonymous: str | None = None
+    when: int | None = None
+    dedup: str | None = None
+    for op in operations:
+        if person is None:
+            person = op.person
+        if anonymous is None and op.anonymous_id:
+            anonymous = op.anonymous_id
+        if when is None:
+            when = op.timestamp
+        if dedup is None and op.event_id:
+            dedup = op.event_id
+    return person, anonymous, when, dedup
 
 
 def _call(

@@ -4,9 +4,11 @@ with the CDP key, strict mode, batches, aliases, outcomes, order, secrets."""
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -15,9 +17,9 @@ from hypothesis import strategies as st
 from pipelines_openapi import validate_call
 from support import STATUS_OUTCOMES
 
-from signal_dest_cio import CustomerIoDestination
+from signal_dest_cio import CustomerIoDestination, mapping, pipelines
 from signal_dest_cio.config import CustomerIoConfig
-from signal_dest_cio.operations import Mapped
+from signal_dest_cio.operations import Mapped, Refused
 from signal_dest_cio.pipelines import map_pipelines
 
 CDP_KEY = "cdp-PIPELINES-SECRET-9876"
@@ -302,3 +304,58 @@ def test_typed_traits_are_sent_only_as_their_type() -> None:
     assert identify_call["traits"] == {"plan": "pro"}
     assert track_call["properties"] == {"email": 7, "plan": "pro"}  # free-form there
     assert warnings == ("attribute_dropped:traits.email:not_a_string",)
+
+
+# -- the Track mapper's checks, made without converting dates ------------------------------
+
+
+def _map_in_full(event: dict[str, Any], parsed: CustomerIoConfig) -> Mapped | Refused:
+    """`map_pipelines` with the Track mapper run as the Track modes run it (dates converted)."""
+    full = functools.partial(mapping.map_parsed)  # (drops `checking`)
+    with mock.patch.object(pipelines, "map_parsed", lambda event, config, **_: full(event, config)):
+        return map_pipelines(event, parsed)
+
+
+_DATE_TEXTS = st.sampled_from(
+    ["2024-01-02", "2024-01-02T03:04:05.678Z", "2024-01-02T03:04:05+01:00", "2024-02-30", "x"]
+)
+dated_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | _DATE_TEXTS | st.floats(),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    event=events,
+    properties=st.dictionaries(st.text(max_size=8), dated_values, max_size=4),
+    traits=st.dictionaries(st.text(max_size=8), dated_values, max_size=4),
+    product=st.booleans(),
+)
+def test_the_calls_are_those_of_the_track_mapper_run_in_full(
+    event: dict[str, Any], properties: dict[str, Any], traits: dict[str, Any], product: bool
+) -> None:
+    parsed = CustomerIoConfig.model_validate(
+        config(identify_on_track=product, traits_from_properties=product)
+    )
+    # (an event that names no time happened now, and one with no messageId gets a new
+    # dedup id: each mapping would have its own)
+    event = {"timestamp": WHEN, "messageId": "m-1"} | event
+    event |= {"properties": properties, "traits": traits}
+    assert map_pipelines(event, parsed) == _map_in_full(event, parsed)
+
+
+def test_data_over_the_track_limit_only_before_its_dates_are_converted_is_refused_as_in_full() -> (
+    None
+):
+    # 4,000 dates of 26 bytes in JSON, 10 as unix seconds: ~112 KB as given, ~48 KB converted.
+    # Only the Track mapper run without converting would call it over its 100,000 bytes.
+    parsed = CustomerIoConfig.model_validate(config())
+    event = signup() | {"properties": {"at": ["2024-01-02T03:04:05.678Z"] * 4000}}
+    refused = map_pipelines(event, parsed)
+    assert refused == _map_in_full(event, parsed)
+    assert isinstance(refused, Refused) and refused.code == "payload_too_large"
+    assert "Data Pipelines call" in refused.message  # (not the Track limit's words)
