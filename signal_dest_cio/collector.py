@@ -20,7 +20,8 @@ T = TypeVar("T")
 
 # The blocks open that keep the collector off, once one of them turned it off: calls that
 # overlap (two deliver() calls on one loop) turn it back on when the last one ends, not
-# the first, which would let it walk the other call's live objects.
+# the first, which would let it walk the other call's live objects at every allocation
+# count; each earlier one collects once as it ends.
 _open = 0
 _count_lock = threading.Lock()
 
@@ -46,8 +47,24 @@ def collector_paused() -> Iterator[None]:
     finally:
         with _count_lock:
             _open -= 1
-            if _open == 0:
+            last = _open == 0
+            if last:
                 gc.enable()
+        if not last:
+            # Calls that keep overlapping (a caller with the next call always out) would
+            # otherwise keep the collector off for good, and cycles would never be freed:
+            # each call that ends collects what the collector would have by now.
+            _collect_as_due()
+
+
+def _collect_as_due() -> None:
+    """The generation the collector would collect now, were it on (its own rule: the
+    oldest whose count is over its threshold), collected."""
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    for generation in (2, 1, 0):
+        if thresholds[generation] and counts[generation] > thresholds[generation]:
+            gc.collect(generation)
+            return
 
 
 async def paused_during(call: Awaitable[T]) -> T:

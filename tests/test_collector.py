@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import weakref
 from typing import Any
 
 import httpx
@@ -47,6 +48,34 @@ def test_overlapping_pauses_keep_it_off_until_the_last_one_ends() -> None:
     assert not gc.isenabled()
     second.__exit__(None, None, None)
     assert gc.isenabled()
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a cycle: only the cyclic collector frees it
+
+
+def test_calls_that_keep_overlapping_still_free_cycles_as_each_ends() -> None:
+    """A caller with the next call always out (f in the bench) never has none open: the
+    collector must not stay off for good, or cycles made meanwhile would never be freed."""
+    freed: list[weakref.ref[_Node]] = []
+    blocks = [collector_paused()]
+    blocks[0].__enter__()
+    try:
+        for _ in range(3):
+            node = _Node()
+            alive = weakref.ref(node, freed.append)
+            del node
+            # A call's own objects, alive as it ends: what the collector counts
+            made = [[] for _ in range(3 * gc.get_threshold()[0])]
+            blocks.append(collector_paused())
+            blocks[-1].__enter__()  # the next call is out before the last one ends
+            blocks.pop(0).__exit__(None, None, None)
+            del made
+            assert not gc.isenabled() and alive() is None
+    finally:
+        blocks.pop().__exit__(None, None, None)
+    assert gc.isenabled() and len(freed) == 3
 
 
 async def test_overlapping_awaited_calls_run_with_the_collector_off_throughout() -> None:
