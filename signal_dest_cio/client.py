@@ -161,6 +161,12 @@ def _steps(index: int, mapped: Mapped, route: Route) -> list[_Step]:
     return steps
 
 
+def _renumbered(step: _Step, index: int) -> _Step:
+    """`step` as the step of the event at `index` (of a call's later part)."""
+    item = None if step.item is None else Item(index, step.item.body)
+    return _Step(index, step.op, item, step.direct)
+
+
 def _batchable_run(steps: list[_Step], start: int) -> list[_Step]:
     """The batchable steps from `start` on that fit one batch, cut between events."""
     run: list[_Step] = []
@@ -185,10 +191,17 @@ class _Delivery:
     """One send() call: its lanes, its results and its pause, apart from any other call."""
 
     def __init__(
-        self, client: TrackClient, events: Sequence[Mapped], *, ordered: bool = True
+        self,
+        client: TrackClient,
+        events: Sequence[Mapped],
+        *,
+        ordered: bool = True,
+        rendered: Sequence[list[_Step]] | None = None,
     ) -> None:
         self.client = client
         self.events = events
+        # A call's own later part is given its events' steps as the call rendered them.
+        self.rendered = rendered
         # Across calls (`ordered`; a call's own later part is not): its lanes and each
         # event's keys, from which `unsettled` is worked out once the call is over.
         self.ordered = ordered
@@ -213,7 +226,7 @@ class _Delivery:
 
     async def _send_all(self) -> dict[int, list[_Step]]:
         steps, simple, queue, waiting = self._plan()
-        later = asyncio.ensure_future(self._after_earlier(waiting)) if waiting else None
+        later = asyncio.ensure_future(self._after_earlier(waiting, steps)) if waiting else None
         workers = min(len(queue), MAX_CONCURRENT_REQUESTS)
         self.batcher.runnable = workers
         try:
@@ -241,6 +254,9 @@ class _Delivery:
         route = self.client.route
         steps: dict[int, list[_Step]] = {}
         for index, mapped in enumerate(self.events):
+            if self.rendered is not None:
+                steps[index] = [_renumbered(step, index) for step in self.rendered[index]]
+                continue
             try:
                 steps[index] = _steps(index, mapped, route)
             except (ValueError, UnicodeError) as error:  # the mapper should have refused it
@@ -293,7 +309,7 @@ class _Delivery:
         queue = deque(sorted(scheduled, key=lambda lane: -sum(len(steps[i]) for i in lane)))
         return steps, simple, queue, waiting
 
-    async def _after_earlier(self, waiting: list[_Waiting]) -> None:
+    async def _after_earlier(self, waiting: list[_Waiting], steps: dict[int, list[_Step]]) -> None:
         """The lanes that share identifiers with earlier calls: once those are over, each
         goes, or is held behind what an earlier call left unsettled."""
         await asyncio.wait({call.finished for _, _, calls in waiting for call in calls})
@@ -316,7 +332,12 @@ class _Delivery:
                 self.results[index].append(refusal)
             return
         released.sort()
-        rest = _Delivery(self.client, [self.events[i] for i in released], ordered=False)
+        rest = _Delivery(
+            self.client,
+            [self.events[i] for i in released],
+            ordered=False,
+            rendered=[steps[i] for i in released],
+        )
         try:
             await rest._send_all()
         finally:
