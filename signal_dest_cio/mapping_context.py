@@ -71,11 +71,7 @@ class MappingContext:
     """What one mapping call knows: the event, its time, its dedup id and its warnings."""
 
     def __init__(self, event: Event, config: CustomerIoConfig, *, checking: bool = False) -> None:
-        # `checking`: only whether the event can be sent is wanted (Pipelines mode sends
-        # the event's own values), so dates are not converted. Converting only ever
-        # shortens a value's JSON, so it never makes a check fail that passed without it.
-        self.convert_dates = config.convert_timestamps and not checking
-        time_ms = self._begin(event, config)
+        time_ms = self._begin(event, config, checking)
         self.event_id = dedup_id(event.message_id, time_ms)
         # A group's traits are the object's: its `traits.email` is never the person.
         traits = {} if event.type == "group" else event.traits
@@ -96,11 +92,16 @@ class MappingContext:
             self.warnings.append(f"anonymous_id_dropped:{problem.reason}")
             self.anonymous_id = None
 
-    def _begin(self, event: Event, config: CustomerIoConfig) -> int | None:
+    def _begin(self, event: Event, config: CustomerIoConfig, checking: bool = False) -> int | None:
         """The event, the config, no warnings yet, the event's time in seconds; its time in
-        milliseconds returned (what dedup ids are made of)."""
+        milliseconds returned (what dedup ids are made of).
+
+        `checking`: only whether the event can be sent is wanted (Pipelines mode sends the
+        event's own values), so dates are not converted. Converting only ever shortens a
+        value's JSON, so it never makes a check fail that passed without it."""
         self.event = event
         self.config = config
+        self.convert_dates = config.convert_timestamps and not checking
         self.warnings: list[str] = []
         time_ms, invalid = event_time_ms(
             event.timestamp, event.original_timestamp, event.received_at
