@@ -196,11 +196,12 @@ class _Delivery:
         events: Sequence[Mapped],
         *,
         ordered: bool = True,
-        rendered: Sequence[list[_Step]] | None = None,
+        rendered: Sequence[tuple[list[_Step], tuple[str, ...]]] | None = None,
     ) -> None:
         self.client = client
         self.events = events
-        # A call's own later part is given its events' steps as the call rendered them.
+        # A call's own later part is given its events' steps and lane keys as the call
+        # worked them out.
         self.rendered = rendered
         # Across calls (`ordered`; a call's own later part is not): its lanes and each
         # event's keys, from which `unsettled` is worked out once the call is over.
@@ -255,7 +256,7 @@ class _Delivery:
         steps: dict[int, list[_Step]] = {}
         for index, mapped in enumerate(self.events):
             if self.rendered is not None:
-                steps[index] = [_renumbered(step, index) for step in self.rendered[index]]
+                steps[index] = [_renumbered(step, index) for step in self.rendered[index][0]]
                 continue
             try:
                 steps[index] = _steps(index, mapped, route)
@@ -267,7 +268,10 @@ class _Delivery:
                         message=f"the event cannot be encoded as JSON ({type(error).__name__})",
                     )
                 )
-        keys = [lane_keys(self.events[index]) for index in steps]
+        if self.rendered is None:
+            keys = [lane_keys(self.events[index]) for index in steps]
+        else:
+            keys = [event_keys for _, event_keys in self.rendered]
         lanes = lane_groups(keys)
         order = list(steps)
         in_flight = self.client.in_flight
@@ -336,7 +340,7 @@ class _Delivery:
             self.client,
             [self.events[i] for i in released],
             ordered=False,
-            rendered=[steps[i] for i in released],
+            rendered=[(steps[i], self.keys[i]) for i in released],
         )
         try:
             await rest._send_all()
