@@ -247,17 +247,19 @@ class _Delivery:
                 later.cancel()
         return steps
 
-    def _plan(
-        self,
-    ) -> tuple[dict[int, list[_Step]], list[_Simple], deque[list[int]], list[_Waiting]]:
-        """Each event's steps; the lanes that simply join the first batch; the rest, queued
-        longest first for the workers; the lanes that wait for earlier calls first."""
+    def _steps_and_keys(self) -> tuple[dict[int, list[_Step]], list[tuple[str, ...]]]:
+        """Each event's steps and lane keys: for a call's later part, as the call worked
+        them out; else made now (an event that cannot be encoded gets its refusal, and
+        neither)."""
+        if self.rendered is not None:
+            steps = {
+                index: [_renumbered(step, index) for step in event_steps]
+                for index, (event_steps, _) in enumerate(self.rendered)
+            }
+            return steps, [event_keys for _, event_keys in self.rendered]
         route = self.client.route
-        steps: dict[int, list[_Step]] = {}
+        steps = {}
         for index, mapped in enumerate(self.events):
-            if self.rendered is not None:
-                steps[index] = [_renumbered(step, index) for step in self.rendered[index][0]]
-                continue
             try:
                 steps[index] = _steps(index, mapped, route)
             except (ValueError, UnicodeError) as error:  # the mapper should have refused it
@@ -268,10 +270,14 @@ class _Delivery:
                         message=f"the event cannot be encoded as JSON ({type(error).__name__})",
                     )
                 )
-        if self.rendered is None:
-            keys = [lane_keys(self.events[index]) for index in steps]
-        else:
-            keys = [event_keys for _, event_keys in self.rendered]
+        return steps, [lane_keys(self.events[index]) for index in steps]
+
+    def _plan(
+        self,
+    ) -> tuple[dict[int, list[_Step]], list[_Simple], deque[list[int]], list[_Waiting]]:
+        """Each event's steps; the lanes that simply join the first batch; the rest, queued
+        longest first for the workers; the lanes that wait for earlier calls first."""
+        steps, keys = self._steps_and_keys()
         lanes = lane_groups(keys)
         order = list(steps)
         in_flight = self.client.in_flight
