@@ -22,6 +22,7 @@ from .config import CustomerIoConfig
 from .events import Event, InvalidEvent, TrackEvent, parse_event
 from .identity import Person
 from .mapping import map_parsed, product_traits
+from .mapping_context import value_problem
 from .operations import Mapped, Operation, Refused, compact_json
 from .timestamps import to_epoch_ms
 
@@ -54,17 +55,27 @@ def map_pipelines(raw: Any, config: CustomerIoConfig) -> Mapped | Refused:
     common = _common(event, person, anonymous, when, event.message_id or dedup)
     calls: list[Operation] = []
     warnings = list(checked.warnings)
-    if isinstance(event, TrackEvent) and person is not None:
-        traits = product_traits(event, config)
-        if traits is not None:
-            traits = _typed(traits, _TYPED_TRAITS, "traits", warnings)
-            identify = {**common, "type": "identify", "traits": traits}
-            if "messageId" in common:  # its own id: the track keeps the event's
-                identify["messageId"] = f"{common['messageId']}:identify"
-            calls.append(_call("identify", identify, person, anonymous))
-    secondary = next((op.secondary for op in checked.operations if op.secondary), None)
-    body = {**common, **_specific(event, checked, warnings)}
-    calls.append(_call(event.type, body, person, anonymous, secondary))
+    try:
+        if isinstance(event, TrackEvent) and person is not None:
+            traits = product_traits(event, config)
+            if traits is not None:
+                traits = _typed(traits, _TYPED_TRAITS, "traits", warnings)
+                identify = {**common, "type": "identify", "traits": traits}
+                if "messageId" in common:  # its own id: the track keeps the event's
+                    identify["messageId"] = f"{common['messageId']}:identify"
+                calls.append(_call("identify", identify, person, anonymous, warnings))
+        secondary = next((op.secondary for op in checked.operations if op.secondary), None)
+        body = {**common, **_specific(event, checked, warnings)}
+        calls.append(_call(event.type, body, person, anonymous, warnings, secondary))
+    except (ValueError, TypeError):  # beyond the traits (the context): from Python only
+        return Refused(
+            "rejected",
+            "invalid_value",
+            "a Data Pipelines call would hold NaN, Infinity or another value JSON cannot carry",
+            None,
+            event.message_id,
+            tuple(warnings),
+        )
     calls += [op for op in checked.operations if op.action == "send_email"]
     for call in calls:
         if call.action == "pipelines" and len(call.data_json or b"") > MAX_CALL_BYTES:
@@ -105,8 +116,20 @@ def _call(
     body: dict[str, Any],
     person: Person | None,
     anonymous: str | None,
+    warnings: list[str],
     secondary: Person | None = None,
 ) -> Operation:
+    """The call, its body encoded once (measured here, sent as it is). A trait JSON cannot
+    carry (NaN or Infinity inside it, given from Python) is left out, with the warning the
+    Track modes give it; any other such value raises ValueError or TypeError."""
+    try:
+        data_json = compact_json(body)
+    except (ValueError, TypeError):
+        traits = body.get("traits")
+        if not isinstance(traits, dict):
+            raise
+        body = {**body, "traits": _encodable(traits, warnings)}
+        data_json = compact_json(body)
     return Operation(
         "pipelines",
         person=person,
@@ -114,8 +137,19 @@ def _call(
         name=kind,
         attributes=body,
         secondary=secondary,
-        data_json=compact_json(body),  # encoded once: measured here, sent as it is
+        data_json=data_json,
     )
+
+
+def _encodable(traits: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """`traits` without those JSON cannot carry, as `MappingContext.attributes` drops them."""
+    kept: dict[str, Any] = {}
+    for name, value in traits.items():
+        if value_problem(value) != "not_json":
+            kept[name] = value
+        elif (warning := f"attribute_dropped:traits.{name}:not_json") not in warnings:
+            warnings.append(warning)
+    return kept
 
 
 def _common(

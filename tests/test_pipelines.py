@@ -361,3 +361,25 @@ def test_data_over_the_track_limit_only_before_its_dates_are_converted_is_refuse
     assert refused == _map_in_full(event, parsed)
     assert isinstance(refused, Refused) and refused.code == "payload_too_large"
     assert "Data Pipelines call" in refused.message  # (not the Track limit's words)
+
+
+@pytest.mark.parametrize("kind", ["identify", "group"])
+def test_a_trait_json_cannot_carry_is_left_out_with_the_track_modes_warning(kind: str) -> None:
+    # Only a Python caller can hand over NaN (JSON text cannot hold it); the call still goes.
+    event = {"type": kind, "userId": "u1", "groupId": "acme", "timestamp": WHEN,
+             "traits": {"score": float("nan"), "deep": [float("inf")], "plan": "pro"}}  # fmt: skip
+    result = map_pipelines(event, CustomerIoConfig.model_validate(config()))
+    assert isinstance(result, Mapped)
+    assert result.operations[-1].attributes["traits"] == {"plan": "pro"}
+    assert result.warnings == (
+        "attribute_dropped:traits.score:not_json",
+        "attribute_dropped:traits.deep:not_json",
+    )
+    validate_call(f"/{kind}", result.operations[-1].attributes)
+
+
+def test_any_other_value_json_cannot_carry_is_refused_naming_it() -> None:
+    event = {"type": "identify", "userId": "u1", "context": {"page": {"x": float("nan")}}}
+    refused = map_pipelines(event, CustomerIoConfig.model_validate(config()))
+    assert isinstance(refused, Refused) and refused.code == "invalid_value"
+    assert "NaN" in refused.message
